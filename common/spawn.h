@@ -1,0 +1,40 @@
+/* Starting a child process from a process that may have threads: the child makes only raw
+ * system calls between clone3() and execve(), and the parent learns of a failed exec as the
+ * step and errno. The child is returned with a pidfd for polling and reaping. */
+#ifndef CM_SPAWN_H
+#define CM_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+
+struct cm_spawn_opts {
+	const char *path; /* executable; no PATH search */
+	char *const *argv;
+	char *const *envp;
+	const char *cwd;    /* NULL: inherit */
+	int stdio[3];       /* fds for 0, 1, 2 in the child; -1 keeps the parent's own */
+	bool new_pgroup;    /* the child leads a new process group */
+	int foreground_tty; /* >= 0: make the child's group the foreground group of this tty */
+	const struct rlimit *nofile; /* RLIMIT_NOFILE for the child, NULL: inherit */
+};
+
+int cm_spawn(const struct cm_spawn_opts *o, pid_t *pid, int *pidfd, cm_err *err);
+
+/* Exit status of a reaped child as a shell would report it: the code, or 128 + signal. */
+struct cm_exit {
+	int code;   /* exit code, or 128 + signal */
+	int signal; /* terminating signal, 0 if it exited */
+};
+
+/* Reaps the child behind pidfd without blocking: 1 if reaped (status filled), 0 if still
+ * running, < 0 on error. */
+int cm_pidfd_reap(int pidfd, struct cm_exit *status, cm_err *err);
+
+/* Looks name up in the PATH of the given environment value (or a default); returns an owned
+ * absolute path or NULL. */
+char *cm_find_program(const char *name, const char *path_env);
+
+#endif
