@@ -1,0 +1,20 @@
+#include "drivers/driver.h"
+
+#include <string.h>
+
+static const struct hs_driver_ops *const drivers[] = {
+    &hs_driver_simple,
+};
+
+const struct hs_driver_ops *hs_driver_lookup(const char *name)
+{
+	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+		if (strcmp(drivers[i]->name, name) == 0)
+			return drivers[i];
+	return NULL;
+}
+
+const char *hs_driver_names(void)
+{
+	return "simple";
+}
