@@ -1,0 +1,294 @@
+#define _GNU_SOURCE
+#include "hsupd/logs.h"
+#include "common/fsutil.h"
+#include "common/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_CHUNK  (64 * 1024)
+#define MAX_LINE    (1024 * 1024)
+#define HIGH_WATER  (1024 * 1024)
+#define LOW_WATER   (128 * 1024)
+#define COLOR_RESET "\033[0m"
+
+static const char *const palette[] = {"\033[36m", "\033[33m", "\033[32m",
+                                      "\033[35m", "\033[34m", "\033[31m"};
+static bool system_color;
+
+static int64_t now_sec(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void format_clock(int64_t sec, char *out, size_t n)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(out, n, "%H:%M:%S", &tm);
+}
+
+/* A terminal or a pipe may block: write to our own non-blocking description of it, so the
+ * mode of the descriptor shared with the shell is left alone. Files never block. */
+static int open_output(int fd, bool *own)
+{
+	struct stat st;
+	*own = false;
+	if (fstat(fd, &st) < 0 || !(S_ISFIFO(st.st_mode) || isatty(fd)))
+		return fd;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int nfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (nfd < 0)
+		return fd;
+	*own = true;
+	return nfd;
+}
+
+void hs_log_sink_init(struct hs_log_sink *s, uv_loop_t *loop, int fd, bool color)
+{
+	*s = (struct hs_log_sink){.loop = loop, .color = color, .ts_sec = -1};
+	s->fd = open_output(fd, &s->own_fd);
+	if (s->own_fd) /* only a non-blocking description can say "not now" */
+		uv_poll_init(loop, &s->poll, s->fd);
+	s->poll.data = s;
+}
+
+static void set_sources_reading(struct hs_log_sink *s, bool on);
+
+static void on_writable(uv_poll_t *h, int status, int events);
+
+static void sink_flush(struct hs_log_sink *s)
+{
+	while (s->off < s->len) {
+		ssize_t w = write(s->fd, s->buf + s->off, s->len - s->off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			break;
+		if (w < 0) { /* nobody reads our output any more: drop it, keep supervising */
+			s->off = s->len;
+			break;
+		}
+		s->off += (size_t)w;
+	}
+	if (s->off == s->len)
+		s->off = s->len = 0;
+	size_t pending = s->len - s->off;
+	if (pending && !s->polling) {
+		uv_poll_start(&s->poll, UV_WRITABLE, on_writable);
+		s->polling = true;
+	} else if (!pending && s->polling) {
+		uv_poll_stop(&s->poll);
+		s->polling = false;
+	}
+	if (pending > HIGH_WATER && !s->paused)
+		set_sources_reading(s, false);
+	else if (pending < LOW_WATER && s->paused)
+		set_sources_reading(s, true);
+}
+
+static void on_writable(uv_poll_t *h, int status, int events)
+{
+	(void)status, (void)events;
+	sink_flush(h->data);
+}
+
+static void sink_append(struct hs_log_sink *s, const char *p, size_t n)
+{
+	xgrow((void **)&s->buf, &s->cap, s->len + n, 1);
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+}
+
+static void refresh_prefix(struct hs_log_src *src)
+{
+	struct hs_log_sink *s = src->sink;
+	int64_t sec = now_sec();
+	if (sec == src->prefix_sec)
+		return;
+	if (sec != s->ts_sec) {
+		format_clock(sec, s->ts, sizeof(s->ts));
+		s->ts_sec = sec;
+	}
+	const char *on = s->color ? palette[src->color % 6] : "",
+	           *off = s->color ? COLOR_RESET : "";
+	int n = snprintf(src->prefix, sizeof(src->prefix), "%s%s %-*s |%s ", on, s->ts, s->width,
+	                 src->name, off);
+	src->prefix_len = n < 0                              ? 0
+	                  : (size_t)n >= sizeof(src->prefix) ? sizeof(src->prefix) - 1
+	                                                     : (size_t)n;
+	src->prefix_sec = sec;
+}
+
+static void emit_line(void *ctx, const char *line, size_t len)
+{
+	struct hs_log_src *src = ctx;
+	sink_append(src->sink, src->prefix, src->prefix_len);
+	sink_append(src->sink, line, len);
+	sink_append(src->sink, "\n", 1);
+	src->sink->lines++;
+}
+
+enum read_result {
+	READ_DATA,
+	READ_AGAIN,
+	READ_END
+};
+
+static enum read_result read_some(struct hs_log_src *src)
+{
+	static char chunk[READ_CHUNK];
+	ssize_t r;
+	do
+		r = read(src->fd, chunk, sizeof(chunk));
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && errno == EAGAIN)
+		return READ_AGAIN;
+	if (r <= 0)
+		return READ_END;
+	refresh_prefix(src);
+	hs_linebuf_feed(&src->lines, chunk, (size_t)r, emit_line, src);
+	return READ_DATA;
+}
+
+static void src_eof(struct hs_log_src *src)
+{
+	refresh_prefix(src);
+	hs_linebuf_flush(&src->lines, emit_line, src);
+	src->eof = true;
+	uv_poll_stop(&src->poll);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+	struct hs_log_src *src = h->data;
+	(void)events;
+	if (status < 0 || read_some(src) == READ_END)
+		src_eof(src);
+	sink_flush(src->sink);
+}
+
+static void set_sources_reading(struct hs_log_sink *s, bool on)
+{
+	s->paused = !on;
+	for (struct hs_log_src *src = s->sources; src; src = src->next)
+		if (!src->eof) {
+			if (on)
+				uv_poll_start(&src->poll, UV_READABLE, on_readable);
+			else
+				uv_poll_stop(&src->poll);
+		}
+}
+
+struct hs_log_src *hs_log_src_open(struct hs_log_sink *s, const char *name, int color, int fd)
+{
+	struct hs_log_src *src = xcalloc(1, sizeof(*src));
+	src->sink = s;
+	src->name = xstrdup(name);
+	src->color = color;
+	src->fd = fd;
+	src->prefix_sec = -1;
+	int w = (int)strlen(name);
+	if (w > s->width && w < 64)
+		s->width = w;
+	hs_linebuf_init(&src->lines, MAX_LINE);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	uv_poll_init(s->loop, &src->poll, fd);
+	src->poll.data = src;
+	src->next = s->sources;
+	if (s->sources)
+		s->sources->prev = src;
+	s->sources = src;
+	if (!s->paused)
+		uv_poll_start(&src->poll, UV_READABLE, on_readable);
+	return src;
+}
+
+static void on_src_closed(uv_handle_t *h)
+{
+	struct hs_log_src *src = h->data;
+	close(src->fd);
+	hs_linebuf_free(&src->lines);
+	free(src->name);
+	free(src);
+}
+
+void hs_log_src_finish(struct hs_log_src *src)
+{
+	struct hs_log_sink *s = src->sink;
+	if (!src->eof) {
+		while (read_some(src) == READ_DATA) {
+		}
+		src_eof(src);
+	}
+	if (src->prev)
+		src->prev->next = src->next;
+	else
+		s->sources = src->next;
+	if (src->next)
+		src->next->prev = src->prev;
+	uv_close((uv_handle_t *)&src->poll, on_src_closed);
+	sink_flush(s);
+}
+
+void hs_log_sink_close(struct hs_log_sink *s)
+{
+	while (s->off < s->len) {
+		struct pollfd p = {.fd = s->fd, .events = POLLOUT};
+		size_t before = s->off;
+		sink_flush(s);
+		if (s->off == before && s->len && poll(&p, 1, 1000) <= 0)
+			break;
+	}
+	if (s->own_fd) {
+		uv_close((uv_handle_t *)&s->poll, NULL);
+		close(s->fd);
+	}
+	free(s->buf);
+	s->buf = NULL;
+}
+
+static bool system_quiet;
+
+void hs_log_system_init(bool color, bool quiet)
+{
+	system_color = color;
+	system_quiet = quiet;
+}
+
+static void system_line(const char *fmt, va_list ap)
+{
+	char ts[16], msg[2048];
+	format_clock(now_sec(), ts, sizeof(ts));
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "%s%s hsup |%s %s\n", system_color ? "\033[1m" : "", ts,
+	        system_color ? COLOR_RESET : "", msg);
+}
+
+void hs_log_system(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	system_line(fmt, ap);
+	va_end(ap);
+}
+
+void hs_log_info(const char *fmt, ...)
+{
+	va_list ap;
+	if (system_quiet)
+		return;
+	va_start(ap, fmt);
+	system_line(fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,64 @@
+/* Dyno output: each dyno's pipe is read on the loop, split into lines and written to hsup's
+ * stdout as "HH:MM:SS web.1 | line" (coloured per dyno on a terminal). The sink never blocks
+ * the loop on a slow reader: output queues, and past a high-water mark the dyno pipes stop
+ * being read until it drains, so dynos slow down instead of hsup growing without bound. */
+#ifndef HS_LOGS_H
+#define HS_LOGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "hsupd/linebuf.h"
+
+struct hs_log_src;
+
+struct hs_log_sink {
+	uv_loop_t *loop;
+	int fd;
+	bool own_fd; /* fd was reopened non-blocking and is ours to close */
+	bool color;
+	char *buf;
+	size_t len, off, cap;
+	uv_poll_t poll;
+	bool polling, paused;
+	struct hs_log_src *sources;
+	int width;      /* width of the dyno-name column */
+	int64_t ts_sec; /* second the cached timestamp is for */
+	char ts[16];
+	uint64_t lines;
+};
+
+struct hs_log_src {
+	struct hs_log_sink *sink;
+	struct hs_log_src *next, *prev;
+	char *name;
+	int color;
+	int fd;
+	bool eof;
+	uv_poll_t poll;
+	struct hs_linebuf lines;
+	char prefix[192];
+	size_t prefix_len;
+	int64_t prefix_sec;
+};
+
+/* fd is hsup's output (normally 1); color selects ANSI colours. */
+void hs_log_sink_init(struct hs_log_sink *s, uv_loop_t *loop, int fd, bool color);
+/* Writes out what is queued, waiting if it must, and releases the sink's handle. */
+void hs_log_sink_close(struct hs_log_sink *s);
+
+/* Starts reading fd (the read end of a dyno's output pipe; taken over). */
+struct hs_log_src *hs_log_src_open(struct hs_log_sink *s, const char *name, int color, int fd);
+/* Reads what is left in the pipe, passes on a last line without a newline, and frees the
+ * source. Call once, when every process of the dyno is gone. */
+void hs_log_src_finish(struct hs_log_src *src);
+
+/* A message of hsup's own on stderr, in the same format, as "hsup". hs_log_info() is for
+ * routine events and is silent when quiet (hsup run); hs_log_system() always speaks. */
+void hs_log_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hs_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hs_log_system_init(bool color, bool quiet);
+
+#endif

@@ -1,0 +1,338 @@
+/* hsup: supervises an application's processes the way Heroku runs dynos. */
+#define _GNU_SOURCE
+#include "control/api.h"
+#include "control/client.h"
+#include "control/ctldir.h"
+#include "drivers/driver.h"
+#include "hsupd/cli.h"
+#include "hsupd/logs.h"
+#include "hsupd/release.h"
+#include "hsupd/supervisor.h"
+#include "common/cleanup.h"
+#include "common/xalloc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifndef HSUP_VERSION
+#define HSUP_VERSION "0.0.0"
+#endif
+
+#define BACKOFF_BASE_MS 1000
+#define BACKOFF_MAX_MS  60000
+#define STAYUP_MS       60000
+
+struct daemon {
+	uv_loop_t loop;
+	const struct hs_cli *cli;
+	struct hs_driver *driver;
+	struct hs_sup *sup;
+	struct hs_ctldir *ctldir;
+	struct hs_api *api;
+	struct hs_log_sink sink;
+	bool has_sink;
+	uv_signal_t sigs[5];
+	size_t nsigs;
+	int exit_code;
+	int forced_exit; /* > 0: exit with this code whatever the dynos did */
+	bool first_release;
+	struct rlimit child_nofile;
+};
+
+/* Supervising many dynos takes many descriptors; dynos get back the limit hsup was given. */
+static void raise_nofile(struct rlimit *orig)
+{
+	struct rlimit r;
+	getrlimit(RLIMIT_NOFILE, orig);
+	r = *orig;
+	r.rlim_cur = r.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &r);
+}
+
+static void on_done(struct hs_sup *sup, int code, void *data)
+{
+	struct daemon *d = data;
+	(void)sup;
+	d->exit_code = d->forced_exit ? d->forced_exit : code;
+	for (size_t i = 0; i < d->nsigs; i++)
+		uv_close((uv_handle_t *)&d->sigs[i], NULL);
+	if (d->api)
+		hs_api_close(d->api);
+	if (d->ctldir)
+		hs_ctldir_close(d->ctldir);
+	if (d->has_sink)
+		hs_log_sink_close(&d->sink);
+	hs_sup_free(d->sup);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	switch (signum) {
+	case SIGTERM:
+	case SIGINT:
+		hs_log_info("%s: stopping all dynos", strsignal(signum));
+		hs_sup_shutdown(d->sup);
+		break;
+	case SIGHUP:
+		if (d->ctldir)
+			hs_ctldir_rescan(d->ctldir);
+		break;
+	case SIGUSR1:
+		hs_sup_dump(d->sup);
+		break;
+	}
+}
+
+static void watch_signals(struct daemon *d)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+	for (size_t i = 0; i < CM_ARRAY_SIZE(sigs); i++) {
+		uv_signal_init(&d->loop, &d->sigs[i]);
+		d->sigs[i].data = d;
+		uv_signal_start(&d->sigs[i], on_signal, sigs[i]);
+	}
+	d->nsigs = CM_ARRAY_SIZE(sigs);
+}
+
+/* `start web worker=2` names types the release must have. */
+static bool check_named_types(struct daemon *d, const struct hs_release *r)
+{
+	for (size_t i = 0; i < d->cli->nscale; i++) {
+		if (hs_release_find(r, d->cli->scale[i].type))
+			continue;
+		_cleanup_free_ char *have = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&have, &len);
+		for (size_t j = 0; j < r->nprocs; j++)
+			fprintf(f, "%s%s", j ? ", " : "", r->procs[j].type);
+		fclose(f);
+		hs_log_system("start: the release has no process type \"%s\" (it has: %s)",
+		              d->cli->scale[i].type, len ? have : "none");
+		return false;
+	}
+	return true;
+}
+
+static void on_release(struct hs_release *r, void *ticket, void *data)
+{
+	struct daemon *d = data;
+	if (!d->first_release && d->cli->cmd == HS_CMD_START && !check_named_types(d, r)) {
+		d->forced_exit = 2;
+		hs_sup_offer(d->sup, r, hs_ctldir_offer_cb, ticket);
+		hs_sup_shutdown(d->sup);
+		return;
+	}
+	d->first_release = true;
+	hs_sup_offer(d->sup, r, hs_ctldir_offer_cb, ticket);
+}
+
+static void offer_empty(struct daemon *d)
+{
+	struct hs_release *empty = hs_release_empty();
+	hs_sup_offer(d->sup, empty, NULL, NULL);
+	hs_release_unref(empty);
+}
+
+static int open_release_source(struct daemon *d, cm_err *err)
+{
+	const char *dir = getenv("HSUP_CONTROL_DIR");
+	bool run = d->cli->cmd == HS_CMD_RUN;
+	if (dir && *dir) {
+		if (hs_ctldir_open(&d->loop, dir, on_release, d, &d->ctldir, err) < 0)
+			return -1;
+		int got = hs_ctldir_start(d->ctldir, err);
+		if (got < 0)
+			return -1;
+		if (got == 0 && !run)
+			hs_log_info("waiting for a release: write it to %s/new", dir);
+		if (got == 0 && run)
+			offer_empty(d);
+		return 0;
+	}
+	if (getenv("HEROKU_ACCESS_TOKEN"))
+		return cm_err_set(err, ENOTSUP,
+		                  "following releases on the Heroku Platform API is not supported "
+		                  "by this build; write the release to a control directory and "
+		                  "set HSUP_CONTROL_DIR");
+	if (!run)
+		return cm_err_set(err, EINVAL,
+		                  "%s needs a release: set HSUP_CONTROL_DIR to a control directory "
+		                  "holding one (see hsup help)",
+		                  d->cli->cmd_name);
+	offer_empty(d);
+	return 0;
+}
+
+static void make_supervisor(struct daemon *d)
+{
+	const struct hs_cli *cli = d->cli;
+	bool run = cli->cmd == HS_CMD_RUN;
+	struct hs_sup_conf conf = {
+	    .loop = &d->loop,
+	    .driver = d->driver,
+	    .policy = {.stop_timeout_ms = (uint64_t)(cli->stop_timeout * 1000),
+	               .backoff_base_ms = BACKOFF_BASE_MS,
+	               .backoff_max_ms = BACKOFF_MAX_MS,
+	               .stayup_ms = STAYUP_MS},
+	    .run_mode = run,
+	    .run_args = cli->args,
+	    .oneshot = run || cli->oneshot,
+	    .start_number = cli->start_number,
+	    .host_network = true,
+	    .explicit_formation = cli->nscale > 0,
+	    .scale = cli->scale,
+	    .nscale = cli->nscale,
+	    .sink = d->has_sink ? &d->sink : NULL,
+	    .on_done = on_done,
+	    .data = d,
+	};
+	d->sup = hs_sup_new(&conf);
+}
+
+static void note_unused_flags(const struct hs_cli *cli)
+{
+	if (cli->logplex_url)
+		hs_log_system("--logplex-url: forwarding to logplex is not implemented yet; dyno "
+		              "logs are printed here");
+	if (cli->nbinds && strcmp(cli->driver, "simple") == 0)
+		hs_log_system("--bind has no effect with the simple driver (dynos see the host)");
+}
+
+static int run_daemon(struct daemon *d, cm_err *err)
+{
+	const struct hs_cli *cli = d->cli;
+	const struct hs_driver_ops *ops = hs_driver_lookup(cli->driver);
+	raise_nofile(&d->child_nofile);
+	uv_loop_init(&d->loop);
+	struct hs_driver_conf dconf = {.loop = &d->loop,
+	                               .stop_timeout = cli->stop_timeout,
+	                               .binds = cli->binds,
+	                               .child_nofile = &d->child_nofile};
+	if (ops->create(&dconf, &d->driver, err) < 0)
+		return -1;
+	if (cli->cmd == HS_CMD_START) {
+		hs_log_sink_init(&d->sink, &d->loop, 1, isatty(1));
+		d->has_sink = true;
+	}
+	note_unused_flags(cli);
+	make_supervisor(d);
+	watch_signals(d);
+	if (cli->socket && hs_api_listen(&d->loop, cli->socket, d->sup, &d->api, err) < 0) {
+		hs_sup_shutdown(d->sup);
+		uv_run(&d->loop, UV_RUN_DEFAULT);
+		return -1;
+	}
+	if (open_release_source(d, err) < 0) {
+		hs_sup_shutdown(d->sup);
+		uv_run(&d->loop, UV_RUN_DEFAULT);
+		return -1;
+	}
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	return 0;
+}
+
+static int close_daemon(struct daemon *d)
+{
+	uv_run(&d->loop, UV_RUN_DEFAULT); /* let close callbacks run */
+	if (uv_loop_close(&d->loop) != 0)
+		hs_log_system("internal: event loop still had open handles at exit");
+	if (d->driver)
+		d->driver->ops->destroy(d->driver);
+	return d->exit_code;
+}
+
+static int daemon_main(const struct hs_cli *cli)
+{
+	struct daemon d = {.cli = cli};
+	cm_err err;
+	hs_log_system_init(isatty(2), cli->cmd == HS_CMD_RUN);
+	signal(SIGPIPE, SIG_IGN);
+	int rc = run_daemon(&d, &err);
+	int code = close_daemon(&d);
+	if (rc < 0) {
+		fprintf(stderr, "hsup: %s\n", err.msg);
+		return err.code == EINVAL || err.code == ENOTSUP ? 2 : 1;
+	}
+	return code;
+}
+
+static int build_main(const struct hs_cli *cli)
+{
+	cm_err err;
+	struct hs_release *r = NULL;
+	const char *dir = getenv("HSUP_CONTROL_DIR");
+	int got = dir && *dir ? hs_ctldir_read(dir, &r, &err) : 0;
+	if (got < 0) {
+		fprintf(stderr, "hsup: build: %s\n", err.msg);
+		return 1;
+	}
+	if (!r)
+		r = hs_release_empty();
+	const struct hs_driver_ops *ops = hs_driver_lookup(cli->driver);
+	struct hs_driver *drv = NULL;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct hs_driver_conf conf = {
+	    .loop = &loop, .stop_timeout = cli->stop_timeout, .binds = cli->binds};
+	int rc = ops->create(&conf, &drv, &err);
+	if (rc == 0)
+		rc = ops->build(drv, r, &err);
+	if (drv)
+		ops->destroy(drv);
+	uv_loop_close(&loop);
+	if (rc < 0)
+		fprintf(stderr, "hsup: build of release v%lld failed: %s\n", r->version, err.msg);
+	else
+		printf("built release v%lld with the %s driver\n", r->version, cli->driver);
+	hs_release_unref(r);
+	return rc < 0 ? 1 : 0;
+}
+
+static int usage_error(const char *msg)
+{
+	fprintf(stderr, "hsup: %s\n%s", msg, hs_cli_usage);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct hs_cli cli;
+	cm_err err;
+	int code;
+	if (hs_cli_parse(argc, argv, &cli, &err) < 0) {
+		code = usage_error(err.msg);
+	} else if (!hs_driver_lookup(cli.driver)) {
+		_cleanup_free_ char *msg = xasprintf("unknown dyno driver \"%s\" (available: %s)",
+		                                     cli.driver, hs_driver_names());
+		code = usage_error(msg);
+	} else {
+		switch (cli.cmd) {
+		case HS_CMD_HELP:
+			fputs(hs_cli_usage, stdout);
+			code = 0;
+			break;
+		case HS_CMD_VERSION:
+			printf("hsup %s\n", HSUP_VERSION);
+			code = 0;
+			break;
+		case HS_CMD_BUILD:
+			code = build_main(&cli);
+			break;
+		case HS_CMD_RUN:
+		case HS_CMD_START:
+			code = daemon_main(&cli);
+			break;
+		default:
+			code = hs_client_main(&cli);
+			break;
+		}
+	}
+	hs_cli_free(&cli);
+	return code;
+}

@@ -1,0 +1,296 @@
+#define _GNU_SOURCE
+#include "hsupd/release.h"
+#include "common/cleanup.h"
+#include "common/strv.h"
+#include "common/xalloc.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TYPE_LEN 128
+
+bool hs_valid_process_type(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > MAX_TYPE_LEN)
+		return false;
+	for (; *s; s++)
+		if (!(*s == '-' || *s == '_' || (*s >= '0' && *s <= '9') ||
+		      (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			return false;
+	return true;
+}
+
+bool hs_valid_env_name(const char *s)
+{
+	if (!*s || (*s >= '0' && *s <= '9'))
+		return false;
+	for (; *s; s++)
+		if (!(*s == '_' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= 'A' && *s <= 'Z')))
+			return false;
+	return true;
+}
+
+static const char *json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "null";
+	}
+}
+
+/* A string field that may be absent or null (both mean ""). */
+static int get_opt_string(json_t *root, const char *key, char **out, cm_err *err)
+{
+	json_t *v = json_object_get(root, key);
+	if (!v || json_is_null(v)) {
+		*out = xstrdup("");
+		return 0;
+	}
+	if (!json_is_string(v))
+		return cm_err_set(err, EINVAL, "%s must be a string, not %s", key, json_kind(v));
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int parse_env(json_t *root, struct hs_release *r, cm_err *err)
+{
+	json_t *env = json_object_get(root, "Env");
+	size_t n = 0;
+	r->env = xcalloc(1, sizeof(char *));
+	if (!env || json_is_null(env))
+		return 0;
+	if (!json_is_object(env))
+		return cm_err_set(err, EINVAL, "Env must be an object of strings, not %s",
+		                  json_kind(env));
+	const char *key;
+	json_t *val;
+	json_object_foreach(env, key, val)
+	{
+		if (!hs_valid_env_name(key))
+			return cm_err_set(err, EINVAL,
+			                  "Env key \"%s\" is not a valid variable name (letters, "
+			                  "digits and '_', not starting with a digit)",
+			                  key);
+		if (!json_is_string(val))
+			return cm_err_set(err, EINVAL, "Env.%s must be a string, not %s", key,
+			                  json_kind(val));
+		cm_strv_push(&r->env, &n, xasprintf("%s=%s", key, json_string_value(val)));
+	}
+	cm_strv_sort_env(r->env);
+	return 0;
+}
+
+static int parse_args(json_t *args, size_t i, char ***out, cm_err *err)
+{
+	size_t n = 0;
+	if (!args || json_is_null(args))
+		return cm_err_set(err, EINVAL, "Processes[%zu].Args is missing: nothing to run", i);
+	if (!json_is_array(args))
+		return cm_err_set(err, EINVAL, "Processes[%zu].Args must be an array of strings",
+		                  i);
+	*out = xcalloc(1, sizeof(char *));
+	size_t j;
+	json_t *a;
+	json_array_foreach(args, j, a)
+	{
+		if (!json_is_string(a))
+			return cm_err_set(err, EINVAL,
+			                  "Processes[%zu].Args[%zu] must be a string, not %s", i, j,
+			                  json_kind(a));
+		cm_strv_push(out, &n, xstrdup(json_string_value(a)));
+	}
+	if (n == 0)
+		return cm_err_set(err, EINVAL, "Processes[%zu].Args is empty: nothing to run", i);
+	return 0;
+}
+
+static int parse_process(json_t *p, size_t i, struct hs_release *r, cm_err *err)
+{
+	struct hs_process_type *pt = &r->procs[i];
+	if (!json_is_object(p))
+		return cm_err_set(err, EINVAL, "Processes[%zu] must be an object, not %s", i,
+		                  json_kind(p));
+	json_t *type = json_object_get(p, "Type"), *qty = json_object_get(p, "Quantity");
+	if (!json_is_string(type))
+		return cm_err_set(err, EINVAL, "Processes[%zu].Type must be a string", i);
+	pt->type = xstrdup(json_string_value(type));
+	if (!hs_valid_process_type(pt->type))
+		return cm_err_set(err, EINVAL,
+		                  "Processes[%zu].Type \"%s\" is not a valid process type (1 to "
+		                  "128 letters, digits, '_' or '-')",
+		                  i, pt->type);
+	if (hs_release_find(r, pt->type) != pt)
+		return cm_err_set(err, EINVAL, "Processes[%zu].Type \"%s\" is listed twice", i,
+		                  pt->type);
+	if (qty && !json_is_null(qty) && !json_is_integer(qty))
+		return cm_err_set(err, EINVAL, "Processes[%zu].Quantity must be an integer, not %s",
+		                  i, json_kind(qty));
+	json_int_t q = qty ? json_integer_value(qty) : 0;
+	if (q < 0 || q > 100000)
+		return cm_err_set(
+		    err, EINVAL, "Processes[%zu].Quantity is %lld; it must be between 0 and 100000",
+		    i, (long long)q);
+	pt->quantity = (int)q;
+	return parse_args(json_object_get(p, "Args"), i, &pt->args, err);
+}
+
+static int parse_processes(json_t *root, struct hs_release *r, cm_err *err)
+{
+	json_t *procs = json_object_get(root, "Processes");
+	if (!procs || json_is_null(procs))
+		return 0;
+	if (!json_is_array(procs))
+		return cm_err_set(err, EINVAL, "Processes must be an array, not %s",
+		                  json_kind(procs));
+	r->procs = xcalloc(json_array_size(procs) + 1, sizeof(*r->procs));
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p)
+	{
+		r->nprocs = i + 1;
+		if (parse_process(p, i, r, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int hs_validate_url(const char *url, const char *what, cm_err *err)
+{
+	CURLU *u = curl_url();
+	_cleanup_free_ char *scheme = NULL;
+	CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	curl_url_cleanup(u);
+	if (rc != CURLUE_OK)
+		return cm_err_set(err, EINVAL, "%s \"%s\" is not a valid URL", what, url);
+	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+		return cm_err_set(err, EINVAL, "%s \"%s\" must be an http or https URL", what, url);
+	return 0;
+}
+
+static int parse_fields(json_t *root, struct hs_release *r, cm_err *err)
+{
+	json_t *ver = json_object_get(root, "Version");
+	if (ver && !json_is_null(ver) && !json_is_integer(ver))
+		return cm_err_set(err, EINVAL, "Version must be an integer, not %s",
+		                  json_kind(ver));
+	r->version = ver ? json_integer_value(ver) : 0;
+	if (get_opt_string(root, "Name", &r->name, err) < 0 ||
+	    get_opt_string(root, "Slug", &r->slug, err) < 0 ||
+	    get_opt_string(root, "Stack", &r->stack, err) < 0 ||
+	    get_opt_string(root, "LogplexURL", &r->logplex_url, err) < 0)
+		return -1;
+	if (*r->logplex_url && hs_validate_url(r->logplex_url, "LogplexURL", err) < 0)
+		return -1;
+	if (parse_env(root, r, err) < 0)
+		return -1;
+	return parse_processes(root, r, err);
+}
+
+int hs_release_parse(const char *json, size_t len, struct hs_release **out, cm_err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return cm_err_set(err, EINVAL, "invalid JSON at line %d, column %d: %s", jerr.line,
+		                  jerr.column, jerr.text);
+	if (!json_is_object(root)) {
+		cm_err_set(err, EINVAL, "the document must be a JSON object, not %s",
+		           json_kind(root));
+		json_decref(root);
+		return -1;
+	}
+	struct hs_release *r = xcalloc(1, sizeof(*r));
+	r->refs = 1;
+	int rc = parse_fields(root, r, err);
+	json_decref(root);
+	if (rc < 0) {
+		hs_release_unref(r);
+		return -1;
+	}
+	r->raw = xstrndup(json, len);
+	r->rawlen = len;
+	*out = r;
+	return 0;
+}
+
+struct hs_release *hs_release_empty(void)
+{
+	struct hs_release *r = NULL;
+	cm_err err;
+	static const char doc[] = "{}";
+	if (hs_release_parse(doc, sizeof(doc) - 1, &r, &err) < 0)
+		abort();
+	return r;
+}
+
+struct hs_release *hs_release_ref(struct hs_release *r)
+{
+	r->refs++;
+	return r;
+}
+
+void hs_release_unref(struct hs_release *r)
+{
+	if (!r || --r->refs > 0)
+		return;
+	for (size_t i = 0; i < r->nprocs; i++) {
+		free(r->procs[i].type);
+		cm_strv_free(r->procs[i].args);
+	}
+	free(r->procs);
+	cm_strv_free(r->env);
+	free(r->name);
+	free(r->slug);
+	free(r->stack);
+	free(r->logplex_url);
+	free(r->raw);
+	free(r);
+}
+
+void hs_release_unrefp(struct hs_release **r)
+{
+	hs_release_unref(*r);
+}
+
+int hs_release_type_index(const struct hs_release *r, const char *type)
+{
+	for (size_t i = 0; i < r->nprocs; i++)
+		if (r->procs[i].type && strcmp(r->procs[i].type, type) == 0)
+			return (int)i;
+	return -1;
+}
+
+const struct hs_process_type *hs_release_find(const struct hs_release *r, const char *type)
+{
+	int i = hs_release_type_index(r, type);
+	return i < 0 ? NULL : &r->procs[i];
+}
+
+const char *hs_release_env_get(const struct hs_release *r, const char *key)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; r->env && r->env[i]; i++)
+		if (strncmp(r->env[i], key, kl) == 0 && r->env[i][kl] == '=')
+			return r->env[i] + kl + 1;
+	return NULL;
+}

@@ -1,0 +1,698 @@
+#define _GNU_SOURCE
+#include "hsupd/supervisor.h"
+#include "hsupd/env.h"
+#include "hsupd/logs.h"
+#include "hsupd/release.h"
+#include "common/cleanup.h"
+#include "common/strv.h"
+#include "common/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_QUANTITY 100000
+
+struct hs_sup {
+	struct hs_sup_conf conf;
+	uv_loop_t *loop;
+	struct hs_release *current;
+	/* A release being built, and the newest one waiting for that build to end. */
+	struct hs_release *building, *pending;
+	hs_offer_cb building_cb, pending_cb;
+	void *building_data, *pending_data;
+	uv_work_t work;
+	int build_rc;
+	cm_err build_err;
+	struct hs_scale *scale;
+	size_t nscale;
+	char **holds; /* types and dynos stopped through the control API */
+	size_t nholds;
+	struct hs_dyno *dynos, *tail;
+	uv_timer_t kick; /* reconciles once after a burst of changes */
+	bool shutting_down, started_once, done;
+	int exit_code;
+	bool has_exit_code;
+	int devnull;
+	unsigned colors;
+};
+
+static void kick(struct hs_sup *sup);
+
+/* ---- the executor's actions, for real ---- */
+
+static struct hs_dyno *dyno_of(struct hs_exec *ex)
+{
+	return ex->owner;
+}
+
+static bool want_foreground(void)
+{
+	return isatty(0) && tcgetpgrp(0) == getpgrp();
+}
+
+static void on_dyno_exit(struct hs_dyno_proc *proc, const struct hs_exit *how, void *data);
+
+static int open_output_pipe(struct hs_dyno *d, int fds[2], cm_err *err)
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return cm_err_sys(err, "%s: pipe", d->name);
+	return 0;
+}
+
+static void record_start_failure(struct hs_dyno *d, const cm_err *err)
+{
+	d->has_exit = true;
+	d->exited_at = uv_now(d->sup->loop);
+	d->last_exit = (struct hs_exit){.status = {.code = 127}, .start_failed = true};
+	snprintf(d->last_exit.reason, sizeof(d->last_exit.reason), "%s", err->msg);
+	hs_log_system("%s failed to start: %s", d->name, err->msg);
+}
+
+static int dyno_spawn(struct hs_exec *ex)
+{
+	struct hs_dyno *d = dyno_of(ex);
+	struct hs_sup *sup = d->sup;
+	cm_err err;
+	int out[2] = {-1, -1};
+	struct hs_dyno_spec spec = {
+	    .name = d->name,
+	    .type = d->type,
+	    .args = d->args,
+	    .env = d->env,
+	    .release = d->release,
+	    .stdio = {0, 1, 2},
+	    .port = d->port,
+	};
+	if (sup->conf.run_mode) {
+		spec.foreground = want_foreground();
+	} else {
+		if (open_output_pipe(d, out, &err) < 0) {
+			record_start_failure(d, &err);
+			return -1;
+		}
+		spec.stdio[0] = sup->devnull;
+		spec.stdio[1] = spec.stdio[2] = out[1];
+	}
+	int rc =
+	    sup->conf.driver->ops->start(sup->conf.driver, &spec, on_dyno_exit, d, &d->proc, &err);
+	if (out[1] >= 0)
+		close(out[1]);
+	if (rc < 0) {
+		if (out[0] >= 0)
+			close(out[0]);
+		record_start_failure(d, &err);
+		return -1;
+	}
+	if (out[0] >= 0)
+		d->log = hs_log_src_open(sup->conf.sink, d->name, d->color, out[0]);
+	d->started_at = uv_now(sup->loop);
+	hs_log_info("%s started (pid %d)", d->name, (int)d->proc->pid);
+	return 0;
+}
+
+static void dyno_signal(struct hs_exec *ex, int sig)
+{
+	struct hs_dyno *d = dyno_of(ex);
+	cm_err err;
+	if (sig == SIGKILL && d->proc)
+		hs_log_system("%s did not stop within %.1fs: sending SIGKILL", d->name,
+		              (double)d->ex.policy->stop_timeout_ms / 1000);
+	if (d->proc && d->sup->conf.driver->ops->signal(d->proc, sig, &err) < 0)
+		hs_log_system("%s: %s", d->name, err.msg);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	hs_exec_timer_fired(&((struct hs_dyno *)t->data)->ex);
+}
+
+static void on_stayup(uv_timer_t *t)
+{
+	hs_exec_feed(&((struct hs_dyno *)t->data)->ex, HS_IN_STAYED_UP);
+}
+
+static void dyno_arm_timer(struct hs_exec *ex, uint64_t ms)
+{
+	struct hs_dyno *d = dyno_of(ex);
+	d->timer_due = uv_now(d->sup->loop) + ms;
+	uv_timer_start(&d->timer, on_timer, ms, 0);
+}
+
+static void dyno_cancel_timer(struct hs_exec *ex)
+{
+	struct hs_dyno *d = dyno_of(ex);
+	d->timer_due = 0;
+	uv_timer_stop(&d->timer);
+}
+
+static void dyno_arm_stayup(struct hs_exec *ex, uint64_t ms)
+{
+	uv_timer_start(&dyno_of(ex)->stayup, on_stayup, ms, 0);
+}
+
+static void dyno_cancel_stayup(struct hs_exec *ex)
+{
+	uv_timer_stop(&dyno_of(ex)->stayup);
+}
+
+static void dyno_free(struct hs_dyno *d)
+{
+	hs_release_unref(d->release);
+	cm_strv_free(d->args);
+	cm_strv_free(d->env);
+	free(d->name);
+	free(d->type);
+	free(d);
+}
+
+static void on_dyno_handle_closed(uv_handle_t *h)
+{
+	struct hs_dyno *d = h->data;
+	if (--d->open_handles == 0)
+		dyno_free(d);
+}
+
+static void unlink_dyno(struct hs_sup *sup, struct hs_dyno *d)
+{
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		sup->dynos = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	else
+		sup->tail = d->prev;
+}
+
+static void record_exit_code(struct hs_sup *sup, struct hs_dyno *d)
+{
+	if (!sup->conf.oneshot || !d->has_exit || (sup->has_exit_code && sup->exit_code != 0))
+		return;
+	sup->exit_code = d->last_exit.status.code;
+	sup->has_exit_code = true;
+}
+
+static void dyno_complete(struct hs_exec *ex)
+{
+	struct hs_dyno *d = dyno_of(ex);
+	struct hs_sup *sup = d->sup;
+	record_exit_code(sup, d);
+	unlink_dyno(sup, d);
+	uv_close((uv_handle_t *)&d->timer, on_dyno_handle_closed);
+	uv_close((uv_handle_t *)&d->stayup, on_dyno_handle_closed);
+	kick(sup);
+}
+
+static const struct hs_exec_ops dyno_ops = {
+    .spawn = dyno_spawn,
+    .signal = dyno_signal,
+    .arm_timer = dyno_arm_timer,
+    .cancel_timer = dyno_cancel_timer,
+    .arm_stayup = dyno_arm_stayup,
+    .cancel_stayup = dyno_cancel_stayup,
+    .complete = dyno_complete,
+};
+
+static void describe_exit(const struct hs_exit *how, char *buf, size_t n)
+{
+	if (how->start_failed)
+		snprintf(buf, n, "failed to start (%s)", how->reason);
+	else if (how->status.signal)
+		snprintf(buf, n, "was killed by signal %d (%s)", how->status.signal,
+		         strsignal(how->status.signal));
+	else
+		snprintf(buf, n, "exited with code %d", how->status.code);
+}
+
+static void on_dyno_exit(struct hs_dyno_proc *proc, const struct hs_exit *how, void *data)
+{
+	struct hs_dyno *d = data;
+	struct hs_sup *sup = d->sup;
+	char what[128];
+	d->has_exit = true;
+	d->last_exit = *how;
+	d->exited_at = uv_now(sup->loop);
+	if (d->log)
+		hs_log_src_finish(d->log);
+	d->log = NULL;
+	sup->conf.driver->ops->release(proc);
+	d->proc = NULL;
+	describe_exit(how, what, sizeof(what));
+	hs_exec_exited(&d->ex);
+	if (d->ex.state == HS_EXEC_BACKOFF && d->ex.backoff_ms == 0)
+		hs_log_system("%s %s; restarting", d->name, what);
+	else if (d->ex.state == HS_EXEC_BACKOFF)
+		hs_log_system("%s %s; restarting in %.1fs (crash %u in a row)", d->name, what,
+		              (double)d->ex.backoff_ms / 1000, d->ex.crashes);
+	else
+		hs_log_info("%s %s", d->name, what);
+}
+
+/* ---- which dynos should run ---- */
+
+static bool held(const struct hs_sup *sup, const char *what)
+{
+	for (size_t i = 0; i < sup->nholds; i++)
+		if (strcmp(sup->holds[i], what) == 0)
+			return true;
+	return false;
+}
+
+static void unhold(struct hs_sup *sup, const char *what, bool with_dynos)
+{
+	size_t tl = strlen(what);
+	for (size_t i = 0; i < sup->nholds;) {
+		const char *h = sup->holds[i];
+		if (strcmp(h, what) == 0 ||
+		    (with_dynos && strncmp(h, what, tl) == 0 && h[tl] == '.')) {
+			free(sup->holds[i]);
+			sup->holds[i] = sup->holds[--sup->nholds];
+			sup->holds[sup->nholds] = NULL;
+		} else {
+			i++;
+		}
+	}
+}
+
+static void hold(struct hs_sup *sup, const char *what)
+{
+	if (!held(sup, what))
+		cm_strv_push(&sup->holds, &sup->nholds, xstrdup(what));
+}
+
+static struct hs_scale *find_scale(const struct hs_sup *sup, const char *type)
+{
+	for (size_t i = 0; i < sup->nscale; i++)
+		if (strcmp(sup->scale[i].type, type) == 0)
+			return &sup->scale[i];
+	return NULL;
+}
+
+int hs_sup_desired(const struct hs_sup *sup, const char *type)
+{
+	const struct hs_process_type *pt =
+	    sup->current ? hs_release_find(sup->current, type) : NULL;
+	if (!pt || held(sup, type))
+		return 0;
+	const struct hs_scale *s = find_scale(sup, type);
+	if (s && s->count < 0) /* named without a count: its Quantity, at least one */
+		return pt->quantity > 0 ? pt->quantity : 1;
+	if (s)
+		return s->count;
+	return sup->conf.explicit_formation ? 0 : pt->quantity;
+}
+
+static bool is_desired(const struct hs_sup *sup, const struct hs_dyno *d)
+{
+	if (sup->conf.run_mode)
+		return true;
+	int n = hs_sup_desired(sup, d->type);
+	return d->index >= sup->conf.start_number && d->index < sup->conf.start_number + n &&
+	       !held(sup, d->name);
+}
+
+static char **run_args(const struct hs_sup *sup, const char *type)
+{
+	if (sup->conf.run_mode)
+		return sup->conf.run_args;
+	return hs_release_find(sup->current, type)->args;
+}
+
+static int dyno_port(const struct hs_sup *sup, const char *type, int index)
+{
+	int ti = sup->conf.run_mode ? 0 : hs_release_type_index(sup->current, type);
+	return hs_env_port(sup->current, ti, index - sup->conf.start_number,
+	                   sup->conf.host_network);
+}
+
+static char **dyno_env(const struct hs_sup *sup, const char *name, int port)
+{
+	return hs_env_build(sup->current, name, port, sup->conf.run_mode && want_foreground());
+}
+
+/* A dyno is stale when the current release would run it differently. */
+static bool stale(struct hs_sup *sup, struct hs_dyno *d)
+{
+	const struct hs_release *cur = sup->current;
+	if (d->release == cur || sup->conf.run_mode)
+		return false;
+	int port = dyno_port(sup, d->type, d->index);
+	_cleanup_strv_ char **env = dyno_env(sup, d->name, port);
+	if (port != d->port || !cm_strv_equal(env, d->env) ||
+	    !cm_strv_equal(run_args(sup, d->type), d->args) ||
+	    strcmp(cur->slug, d->release->slug) != 0 || strcmp(cur->stack, d->release->stack) != 0)
+		return true;
+	hs_release_unref(d->release); /* same dyno under the new release */
+	d->release = hs_release_ref(sup->current);
+	return false;
+}
+
+static struct hs_dyno *dyno_new(struct hs_sup *sup, const char *type, int index)
+{
+	struct hs_dyno *d = xcalloc(1, sizeof(*d));
+	d->sup = sup;
+	d->type = xstrdup(type);
+	d->index = index;
+	d->name = xasprintf("%s.%d", type, index);
+	d->release = hs_release_ref(sup->current);
+	d->args = cm_strv_dup(run_args(sup, type));
+	d->port = dyno_port(sup, type, index);
+	d->env = dyno_env(sup, d->name, d->port);
+	d->color = (int)sup->colors++;
+	uv_timer_init(sup->loop, &d->timer);
+	uv_timer_init(sup->loop, &d->stayup);
+	d->timer.data = d->stayup.data = d;
+	d->open_handles = 2;
+	hs_exec_init(&d->ex, &dyno_ops, &sup->conf.policy, sup->conf.oneshot);
+	d->ex.owner = d;
+	d->prev = sup->tail;
+	if (sup->tail)
+		sup->tail->next = d;
+	else
+		sup->dynos = d;
+	sup->tail = d;
+	return d;
+}
+
+static void ensure_dyno(struct hs_sup *sup, const char *type, int index)
+{
+	char name[160];
+	snprintf(name, sizeof(name), "%s.%d", type, index);
+	if (held(sup, name) || hs_sup_find(sup, name))
+		return; /* running, or its predecessor is still stopping */
+	hs_exec_feed(&dyno_new(sup, type, index)->ex, HS_IN_START);
+}
+
+static void reconcile(struct hs_sup *sup)
+{
+	if (!sup->current || sup->shutting_down || (sup->conf.oneshot && sup->started_once))
+		return;
+	sup->started_once = true;
+	struct hs_dyno *next;
+	for (struct hs_dyno *d = sup->dynos; d; d = next) {
+		next = d->next;
+		if (d->ex.state == HS_EXEC_RETIRING || d->ex.state == HS_EXEC_RETIRED)
+			continue;
+		if (!is_desired(sup, d) || stale(sup, d))
+			hs_exec_feed(&d->ex, HS_IN_RETIRE);
+	}
+	if (sup->conf.run_mode) {
+		ensure_dyno(sup, "run", sup->conf.start_number);
+		return;
+	}
+	for (size_t i = 0; i < sup->current->nprocs; i++) {
+		const char *type = sup->current->procs[i].type;
+		int n = hs_sup_desired(sup, type);
+		for (int k = 0; k < n; k++)
+			ensure_dyno(sup, type, sup->conf.start_number + k);
+	}
+}
+
+static void maybe_done(struct hs_sup *sup)
+{
+	bool finishing = sup->shutting_down || (sup->conf.oneshot && sup->started_once);
+	if (!finishing || sup->dynos || sup->building || sup->done)
+		return;
+	sup->done = true;
+	sup->conf.on_done(sup, sup->has_exit_code ? sup->exit_code : 0, sup->conf.data);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	struct hs_sup *sup = t->data;
+	reconcile(sup);
+	maybe_done(sup);
+}
+
+static void kick(struct hs_sup *sup)
+{
+	if (!uv_is_active((uv_handle_t *)&sup->kick))
+		uv_timer_start(&sup->kick, on_kick, 0, 0);
+}
+
+/* ---- releases ---- */
+
+static void apply(struct hs_sup *sup, struct hs_release *r)
+{
+	hs_release_unref(sup->current);
+	sup->current = hs_release_ref(r);
+	for (struct hs_dyno *d = sup->dynos; d; d = d->next)
+		d->ex.crashes = 0; /* a new release forgives old crashes */
+	reconcile(sup);
+	kick(sup);
+}
+
+static void build_work(uv_work_t *w)
+{
+	struct hs_sup *sup = w->data;
+	cm_err_clear(&sup->build_err);
+	sup->build_rc =
+	    sup->conf.driver->ops->build(sup->conf.driver, sup->building, &sup->build_err);
+}
+
+static void start_build(struct hs_sup *sup);
+
+static void build_done(uv_work_t *w, int status)
+{
+	struct hs_sup *sup = w->data;
+	struct hs_release *r = sup->building;
+	hs_offer_cb cb = sup->building_cb;
+	void *data = sup->building_data;
+	sup->building = NULL;
+	if (status < 0)
+		sup->build_rc = cm_err_set(&sup->build_err, -status, "build cancelled");
+	enum hs_offer_result res = HS_OFFER_APPLIED;
+	if (sup->build_rc < 0)
+		res = HS_OFFER_FAILED;
+	else if (sup->shutting_down)
+		res = HS_OFFER_ABANDONED;
+	else
+		apply(sup, r);
+	if (cb)
+		cb(res, r, &sup->build_err, data);
+	hs_release_unref(r);
+	if (sup->pending)
+		start_build(sup);
+	maybe_done(sup);
+}
+
+static void start_build(struct hs_sup *sup)
+{
+	struct hs_release *r = sup->pending;
+	hs_offer_cb cb = sup->pending_cb;
+	void *data = sup->pending_data;
+	sup->pending = NULL;
+	if (sup->shutting_down) {
+		if (cb)
+			cb(HS_OFFER_ABANDONED, r, NULL, data);
+		hs_release_unref(r);
+		return;
+	}
+	sup->building = r;
+	sup->building_cb = cb;
+	sup->building_data = data;
+	sup->work.data = sup;
+	uv_queue_work(sup->loop, &sup->work, build_work, build_done);
+}
+
+void hs_sup_offer(struct hs_sup *sup, struct hs_release *r, hs_offer_cb cb, void *data)
+{
+	if (sup->pending && sup->pending_cb)
+		sup->pending_cb(HS_OFFER_SUPERSEDED, sup->pending, NULL, sup->pending_data);
+	hs_release_unref(sup->pending);
+	sup->pending = hs_release_ref(r);
+	sup->pending_cb = cb;
+	sup->pending_data = data;
+	if (!sup->building)
+		start_build(sup);
+}
+
+const struct hs_release *hs_sup_release(const struct hs_sup *sup)
+{
+	return sup->current;
+}
+
+/* ---- lifecycle and control ---- */
+
+struct hs_sup *hs_sup_new(const struct hs_sup_conf *conf)
+{
+	struct hs_sup *sup = xcalloc(1, sizeof(*sup));
+	sup->conf = *conf;
+	sup->loop = conf->loop;
+	sup->scale = xcalloc(conf->nscale + 1, sizeof(*sup->scale));
+	for (size_t i = 0; i < conf->nscale; i++)
+		sup->scale[i] =
+		    (struct hs_scale){xstrdup(conf->scale[i].type), conf->scale[i].count};
+	sup->nscale = conf->nscale;
+	sup->holds = xcalloc(1, sizeof(char *));
+	sup->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	uv_timer_init(sup->loop, &sup->kick);
+	sup->kick.data = sup;
+	return sup;
+}
+
+static void on_kick_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void hs_sup_free(struct hs_sup *sup)
+{
+	for (size_t i = 0; i < sup->nscale; i++)
+		free(sup->scale[i].type);
+	free(sup->scale);
+	cm_strv_free(sup->holds);
+	hs_release_unref(sup->current);
+	hs_release_unref(sup->pending);
+	if (sup->devnull >= 0)
+		close(sup->devnull);
+	uv_close((uv_handle_t *)&sup->kick, on_kick_closed);
+}
+
+void hs_sup_shutdown(struct hs_sup *sup)
+{
+	cm_err err;
+	if (sup->shutting_down) {
+		hs_log_system("asked again: killing every dyno now");
+		for (struct hs_dyno *d = sup->dynos; d; d = d->next)
+			if (d->proc)
+				sup->conf.driver->ops->signal(d->proc, SIGKILL, &err);
+		return;
+	}
+	sup->shutting_down = true;
+	struct hs_dyno *next;
+	for (struct hs_dyno *d = sup->dynos; d; d = next) {
+		next = d->next;
+		hs_exec_feed(&d->ex, HS_IN_RETIRE);
+	}
+	kick(sup);
+}
+
+struct hs_dyno *hs_sup_dynos(struct hs_sup *sup)
+{
+	return sup->dynos;
+}
+
+struct hs_dyno *hs_sup_find(struct hs_sup *sup, const char *name)
+{
+	for (struct hs_dyno *d = sup->dynos; d; d = d->next)
+		if (strcmp(d->name, name) == 0)
+			return d;
+	return NULL;
+}
+
+uint64_t hs_sup_now(const struct hs_sup *sup)
+{
+	return uv_now(sup->loop);
+}
+
+static bool is_type(const struct hs_sup *sup, const char *target)
+{
+	if (sup->current && hs_release_find(sup->current, target))
+		return true;
+	for (struct hs_dyno *d = sup->dynos; d; d = d->next)
+		if (strcmp(d->type, target) == 0)
+			return true;
+	return false;
+}
+
+static bool matches(const struct hs_dyno *d, const char *target, bool type)
+{
+	return strcmp(type ? d->type : d->name, target) == 0;
+}
+
+static int resolve_target(struct hs_sup *sup, const char *target, bool *type, cm_err *err)
+{
+	*type = is_type(sup, target);
+	if (*type || hs_sup_find(sup, target) || held(sup, target))
+		return 0;
+	return cm_err_set(err, ENOENT, "no process type or dyno named \"%s\"", target);
+}
+
+int hs_sup_stop(struct hs_sup *sup, const char *target, void (*each)(struct hs_dyno *, void *),
+                void *data, cm_err *err)
+{
+	bool type;
+	int n = 0;
+	if (sup->conf.run_mode)
+		return cm_err_set(err, EPERM, "a one-off run cannot be stopped this way");
+	if (resolve_target(sup, target, &type, err) < 0)
+		return -1;
+	hold(sup, target);
+	struct hs_dyno *next;
+	for (struct hs_dyno *d = sup->dynos; d; d = next) {
+		next = d->next;
+		if (!matches(d, target, type) || d->ex.state == HS_EXEC_RETIRING ||
+		    d->ex.state == HS_EXEC_RETIRED)
+			continue;
+		if (each)
+			each(d, data);
+		hs_exec_feed(&d->ex, HS_IN_RETIRE);
+		n++;
+	}
+	return n;
+}
+
+int hs_sup_restart(struct hs_sup *sup, const char *target, cm_err *err)
+{
+	bool type;
+	int n = 0;
+	if (resolve_target(sup, target, &type, err) < 0)
+		return -1;
+	if (!type) {
+		_cleanup_free_ char *t = xstrndup(target, strcspn(target, "."));
+		if (held(sup, t))
+			return cm_err_set(err, EPERM, "%s is stopped: restart %s to start it", t,
+			                  t);
+	}
+	unhold(sup, target, type);
+	for (struct hs_dyno *d = sup->dynos; d; d = d->next)
+		if (matches(d, target, type) && hs_exec_feed(&d->ex, HS_IN_RESTART))
+			n++;
+	if (type && hs_sup_desired(sup, target) > n)
+		n = hs_sup_desired(sup, target); /* the missing ones start on the next reconcile */
+	else if (!type && !hs_sup_find(sup, target))
+		n = 1;
+	kick(sup);
+	return n;
+}
+
+int hs_sup_scale(struct hs_sup *sup, const char *type, int count, cm_err *err)
+{
+	if (sup->conf.run_mode)
+		return cm_err_set(err, EPERM, "a one-off run cannot be scaled");
+	if (!sup->current || !hs_release_find(sup->current, type))
+		return cm_err_set(err, ENOENT, "the release has no process type \"%s\"", type);
+	if (count < 0 || count > MAX_QUANTITY)
+		return cm_err_set(err, EINVAL, "%s=%d: the quantity must be between 0 and %d", type,
+		                  count, MAX_QUANTITY);
+	struct hs_scale *s = find_scale(sup, type);
+	if (!s) {
+		sup->scale = xrealloc(sup->scale, (sup->nscale + 1) * sizeof(*sup->scale));
+		s = &sup->scale[sup->nscale++];
+		s->type = xstrdup(type);
+	}
+	s->count = count;
+	kick(sup);
+	return count;
+}
+
+void hs_sup_dump(struct hs_sup *sup)
+{
+	uint64_t now = uv_now(sup->loop);
+	if (!sup->dynos)
+		hs_log_system("no dynos");
+	for (struct hs_dyno *d = sup->dynos; d; d = d->next) {
+		char exit[160] = "-";
+		if (d->has_exit)
+			describe_exit(&d->last_exit, exit, sizeof(exit));
+		hs_log_system("%s %s pid=%d restarts=%u uptime=%.1fs last: %s", d->name,
+		              hs_exec_state_name(d->ex.state), d->proc ? (int)d->proc->pid : 0,
+		              d->ex.restarts, d->proc ? (double)(now - d->started_at) / 1000 : 0.0,
+		              exit);
+	}
+}

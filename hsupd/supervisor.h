@@ -1,0 +1,103 @@
+/* The supervisor: owns the dynos of one hsup. It takes releases (building each before it is
+ * applied), works out which dynos should run (the formation, scaled by the command line and the
+ * control API), and reconciles: retires what should not run or runs stale code, starts what is
+ * missing. Each dyno is driven by its executor state machine. */
+#ifndef HS_SUPERVISOR_H
+#define HS_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/err.h"
+#include "drivers/driver.h"
+#include "hsupd/executor.h"
+
+struct hs_release;
+struct hs_log_sink;
+struct hs_log_src;
+struct hs_sup;
+
+/* The supervisor's record of one dyno. */
+struct hs_dyno {
+	struct hs_exec ex;
+	struct hs_sup *sup;
+	struct hs_dyno *next, *prev;
+	char *name, *type;
+	int index;
+	struct hs_release *release; /* the release it runs */
+	char **args, **env;
+	int port;
+	int color;
+	struct hs_dyno_proc *proc;
+	struct hs_log_src *log;
+	uv_timer_t timer, stayup;
+	uint64_t timer_due;  /* loop time at which the armed timer fires */
+	uint64_t started_at; /* loop time of the last start */
+	uint64_t exited_at;
+	bool has_exit;
+	struct hs_exit last_exit;
+	int open_handles;
+};
+
+struct hs_scale {
+	char *type;
+	int count;
+};
+
+enum hs_offer_result {
+	HS_OFFER_APPLIED,    /* built and running */
+	HS_OFFER_FAILED,     /* the build failed; what ran before runs on */
+	HS_OFFER_SUPERSEDED, /* a newer release came before this one was built */
+	HS_OFFER_ABANDONED,  /* hsup is shutting down; the release was not applied */
+};
+
+typedef void (*hs_offer_cb)(enum hs_offer_result res, const struct hs_release *r, const cm_err *err,
+                            void *data);
+
+struct hs_sup_conf {
+	uv_loop_t *loop;
+	struct hs_driver *driver;
+	struct hs_exec_policy policy;
+	bool run_mode; /* hsup run: one dyno run.N with run_args, on the user's stdio */
+	char **run_args;
+	bool oneshot; /* exit when the dynos end, never restart them */
+	int start_number;
+	bool host_network;       /* dynos share the host's address: give them distinct ports */
+	bool explicit_formation; /* start web=2 worker: unnamed types run 0 */
+	struct hs_scale *scale;  /* counts from the command line */
+	size_t nscale;
+	struct hs_log_sink *sink; /* where dyno output goes (start); NULL for run */
+	void (*on_done)(struct hs_sup *sup, int exit_code, void *data);
+	void *data;
+};
+
+struct hs_sup *hs_sup_new(const struct hs_sup_conf *conf);
+/* Frees the supervisor; call after on_done, when no dyno is left. */
+void hs_sup_free(struct hs_sup *sup);
+
+/* Offers a release: it is built on the thread pool while the current dynos run on, then
+ * applied. cb (may be NULL) learns the outcome. The supervisor takes a reference. */
+void hs_sup_offer(struct hs_sup *sup, struct hs_release *r, hs_offer_cb cb, void *data);
+const struct hs_release *hs_sup_release(const struct hs_sup *sup);
+/* Stops every dyno (SIGTERM, SIGKILL after the stop timeout) and then calls on_done. A
+ * second call sends SIGKILL at once. */
+void hs_sup_shutdown(struct hs_sup *sup);
+
+struct hs_dyno *hs_sup_dynos(struct hs_sup *sup);
+struct hs_dyno *hs_sup_find(struct hs_sup *sup, const char *name);
+uint64_t hs_sup_now(const struct hs_sup *sup);
+
+/* Control: target is a process type ("web") or a dyno ("web.1"). Each returns the number of
+ * dynos affected, or < 0 with err set when the target matches nothing. */
+int hs_sup_stop(struct hs_sup *sup, const char *target, void (*each)(struct hs_dyno *, void *),
+                void *data, cm_err *err);
+int hs_sup_restart(struct hs_sup *sup, const char *target, cm_err *err);
+int hs_sup_scale(struct hs_sup *sup, const char *type, int count, cm_err *err);
+/* The number of dynos of type that should run now. */
+int hs_sup_desired(const struct hs_sup *sup, const char *type);
+
+/* Writes the state of every dyno to stderr (SIGUSR1). */
+void hs_sup_dump(struct hs_sup *sup);
+
+#endif
