@@ -1,0 +1,237 @@
+#define _GNU_SOURCE
+#include "control/client.h"
+#include "hsupd/cli.h"
+#include "common/cleanup.h"
+#include "common/xalloc.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+struct response {
+	long status;
+	char *body;
+	size_t len;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *data)
+{
+	struct response *r = data;
+	r->body = xrealloc(r->body, r->len + size * n + 1);
+	memcpy(r->body + r->len, p, size * n);
+	r->len += size * n;
+	r->body[r->len] = '\0';
+	return size * n;
+}
+
+/* One request to the control socket; returns -1 (message printed) if hsup is unreachable. */
+static int request(const char *sock, const char *method, const char *path, const char *body,
+                   struct response *out)
+{
+	CURL *c = curl_easy_init();
+	char errbuf[CURL_ERROR_SIZE] = "";
+	_cleanup_free_ char *url = xasprintf("http://hsup%s", path);
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	*out = (struct response){.body = xstrdup("")};
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	if (body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	CURLcode rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		free(out->body);
+		out->body = NULL;
+		fprintf(stderr, "hsup: cannot reach hsup on %s: %s\n", sock,
+		        *errbuf ? errbuf : curl_easy_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Prints the API's error for a failed request; returns the exit code. */
+static int api_error(const struct response *r)
+{
+	json_t *doc = json_loads(r->body, 0, NULL);
+	const char *msg = json_string_value(json_object_get(doc, "Error"));
+	fprintf(stderr, "hsup: %s\n", msg ? msg : r->body);
+	json_decref(doc);
+	return 1;
+}
+
+static void format_duration(double secs, char *buf, size_t n)
+{
+	long s = (long)secs;
+	if (s >= 3600)
+		snprintf(buf, n, "%ldh%02ldm", s / 3600, s / 60 % 60);
+	else if (s >= 60)
+		snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
+	else
+		snprintf(buf, n, "%lds", s);
+}
+
+static void format_exit(json_t *d, char *buf, size_t n)
+{
+	json_t *x = json_object_get(d, "LastExit");
+	if (!json_is_object(x)) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	char ago[32];
+	const char *sig = json_string_value(json_object_get(x, "Signal"));
+	const char *error = json_string_value(json_object_get(x, "Error"));
+	format_duration(json_number_value(json_object_get(x, "SecondsAgo")), ago, sizeof(ago));
+	if (error)
+		snprintf(buf, n, "failed to start, %s ago: %s", ago, error);
+	else if (sig)
+		snprintf(buf, n, "SIG%s, %s ago", sig, ago);
+	else
+		snprintf(buf, n, "code %d, %s ago",
+		         (int)json_integer_value(json_object_get(x, "Code")), ago);
+	json_t *next = json_object_get(d, "NextRestartIn");
+	if (json_is_number(next)) {
+		size_t l = strlen(buf);
+		snprintf(buf + l, n - l, " (restart in %.0fs)", json_number_value(next));
+	}
+}
+
+static bool wanted(json_t *d, const char *filter)
+{
+	return !filter || strcmp(json_string_value(json_object_get(d, "Name")), filter) == 0 ||
+	       strcmp(json_string_value(json_object_get(d, "Type")), filter) == 0;
+}
+
+static void print_table(json_t *list, const char *filter)
+{
+	size_t i;
+	json_t *d;
+	printf("%-16s %-10s %-8s %-8s %-8s %s\n", "DYNO", "STATE", "PID", "RESTARTS", "UPTIME",
+	       "LAST EXIT");
+	json_array_foreach(list, i, d)
+	{
+		if (!wanted(d, filter))
+			continue;
+		char pid[16] = "-", up[32] = "-", last[512];
+		if (json_is_integer(json_object_get(d, "Pid")))
+			snprintf(pid, sizeof(pid), "%lld",
+			         (long long)json_integer_value(json_object_get(d, "Pid")));
+		if (json_is_number(json_object_get(d, "Uptime")))
+			format_duration(json_number_value(json_object_get(d, "Uptime")), up,
+			                sizeof(up));
+		format_exit(d, last, sizeof(last));
+		printf("%-16s %-10s %-8s %-8lld %-8s %s\n",
+		       json_string_value(json_object_get(d, "Name")),
+		       json_string_value(json_object_get(d, "State")), pid,
+		       (long long)json_integer_value(json_object_get(d, "Restarts")), up, last);
+	}
+}
+
+static int status_cmd(const struct hs_cli *cli)
+{
+	struct response r;
+	if (request(cli->socket, "GET", "/dynos", NULL, &r) < 0)
+		return 1;
+	_cleanup_free_ char *body = r.body;
+	if (r.status != 200)
+		return api_error(&r);
+	json_t *doc = json_loads(body, 0, NULL);
+	json_t *list = json_object_get(doc, "Dynos");
+	const char *filter = cli->nargs ? cli->args[0] : NULL;
+	if (cli->json) {
+		json_t *out = json_array();
+		size_t i;
+		json_t *d;
+		json_array_foreach(list, i, d) if (wanted(d, filter)) json_array_append(out, d);
+		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+		json_decref(out);
+	} else {
+		print_table(list, filter);
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static int act_cmd(const struct hs_cli *cli, const char *action)
+{
+	int code = 0;
+	for (size_t i = 0; i < cli->nargs; i++) {
+		struct response r;
+		_cleanup_free_ char *path = xasprintf("/dynos/%s/%s", cli->args[i], action);
+		if (request(cli->socket, "POST", path, "", &r) < 0)
+			return 1;
+		_cleanup_free_ char *body = r.body;
+		if (r.status != 200) {
+			code = api_error(&r);
+			continue;
+		}
+		json_t *doc = json_loads(body, 0, NULL);
+		int n = (int)json_integer_value(json_object_get(doc, "Dynos"));
+		printf("%s: %s %d dyno%s\n", cli->args[i],
+		       strcmp(action, "stop") == 0 ? "stopping" : "restarting", n,
+		       n == 1 ? "" : "s");
+		json_decref(doc);
+	}
+	return code;
+}
+
+static int scale_cmd(const struct hs_cli *cli)
+{
+	json_t *req = json_object();
+	for (size_t i = 0; i < cli->nscale; i++)
+		json_object_set_new(req, cli->scale[i].type, json_integer(cli->scale[i].count));
+	_cleanup_free_ char *body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	struct response r;
+	if (request(cli->socket, "POST", "/control/scale", body, &r) < 0)
+		return 1;
+	_cleanup_free_ char *resp = r.body;
+	if (r.status != 200)
+		return api_error(&r);
+	json_t *doc = json_loads(resp, 0, NULL);
+	size_t i;
+	json_t *f;
+	json_array_foreach(json_object_get(doc, "Formation"), i, f)
+	    printf("%s=%lld\n", json_string_value(json_object_get(f, "Type")),
+	           (long long)json_integer_value(json_object_get(f, "Quantity")));
+	json_decref(doc);
+	return 0;
+}
+
+int hs_client_main(const struct hs_cli *cli)
+{
+	if (!cli->socket) {
+		fprintf(stderr,
+		        "hsup: %s needs the control socket of a running hsup: -s PATH or "
+		        "HSUP_CONTROL_SOCKET\n",
+		        cli->cmd_name);
+		return 2;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	int code;
+	switch (cli->cmd) {
+	case HS_CMD_STATUS:
+		code = status_cmd(cli);
+		break;
+	case HS_CMD_STOP:
+		code = act_cmd(cli, "stop");
+		break;
+	case HS_CMD_RESTART:
+		code = act_cmd(cli, "restart");
+		break;
+	default:
+		code = scale_cmd(cli);
+		break;
+	}
+	curl_global_cleanup();
+	return code;
+}
