@@ -1,0 +1,91 @@
+# Shared by the functional tests: each test gets its own directory, control dir and socket,
+# drives the hsup binary in $HSUP from outside, and leaves no process behind.
+
+bats_require_minimum_version 1.5.0
+
+HSUP=${HSUP:-$BATS_TEST_DIRNAME/../build/hsup}
+HSUP=$(readlink -f "$HSUP")
+
+setup() {
+	T=$(mktemp -d /tmp/hsup-ftest.XXXXXX)
+	CTL=$T/ctl
+	SOCK=$T/sock
+	mkdir -p "$CTL" "$T/bin"
+	export HSUP_CONTROL_DIR=$CTL
+	unset HSUP_CONTROL_SOCKET HEROKU_ACCESS_TOKEN
+	HSUP_PID=
+}
+
+teardown() {
+	if [ -n "$HSUP_PID" ] && kill -0 "$HSUP_PID" 2>/dev/null; then
+		kill -TERM "$HSUP_PID" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$HSUP_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$HSUP_PID" 2>/dev/null || true
+	fi
+	# Anything a test started from its own directory, should hsup have failed to stop it.
+	pkill -KILL -f "$T/" 2>/dev/null || true
+	rm -rf "$T"
+}
+
+# Writes a release with the given process JSON list (and optional Env object) to $CTL/$3.
+release() {
+	local procs=$1 env=${2:-null} file=${3:-new} version=${4:-1}
+	printf '{"Version": %s, "Env": %s, "Processes": %s}\n' "$version" "$env" "$procs" \
+		>"$CTL/$file.tmp"
+	mv "$CTL/$file.tmp" "$CTL/$file"
+}
+
+# Starts hsup in the background: output in $T/out, hsup's own messages in $T/err.
+start_hsup() {
+	"$HSUP" "$@" >"$T/out" 2>"$T/err" &
+	HSUP_PID=$!
+}
+
+# Waits up to $2 seconds (default 10) for the shell condition $1 to hold.
+wait_for() {
+	local cond=$1 secs=${2:-10} i
+	for i in $(seq $((secs * 20))); do
+		if eval "$cond"; then return 0; fi
+		sleep 0.05
+	done
+	echo "timed out after ${secs}s waiting for: $cond" >&2
+	echo "--- stdout" >&2; cat "$T/out" >&2 2>/dev/null || true
+	echo "--- stderr" >&2; cat "$T/err" >&2 2>/dev/null || true
+	return 1
+}
+
+api() { # api METHOD PATH [BODY]
+	if [ -n "${3:-}" ]; then
+		curl -sS --unix-socket "$SOCK" -X "$1" -d "$3" "http://hsup$2"
+	else
+		curl -sS --unix-socket "$SOCK" -X "$1" "http://hsup$2"
+	fi
+}
+
+api_code() { # prints the HTTP status
+	curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" -X "$1" ${3:+-d "$3"} \
+		"http://hsup$2"
+}
+
+# The pid of a dyno, from the control API ("" when it has none).
+dyno_pid() {
+	api GET "/dynos/$1" | python3 -c 'import json,sys; p=json.load(sys.stdin).get("Pid"); print(p if p else "")'
+}
+
+dyno_field() { # dyno_field NAME FIELD
+	api GET "/dynos/$1" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$2'))"
+}
+
+running_dynos() { # names of dynos with a pid, sorted, space separated
+	api GET /dynos | python3 -c 'import json,sys; print(" ".join(sorted(d["Name"] for d in json.load(sys.stdin)["Dynos"] if d["Pid"])))'
+}
+
+hsup_exited() { ! kill -0 "$HSUP_PID" 2>/dev/null; }
+
+# Waits for hsup to exit and sets $status to its exit code.
+wait_hsup() {
+	wait_for hsup_exited "${1:-20}"
+	status=0
+	wait "$HSUP_PID" || status=$?
+	HSUP_PID=
+}
