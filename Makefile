@@ -1,0 +1,82 @@
+# hsup: one build for everything. `make demo` runs the sample application, `make check` runs
+# every test, `make bench` the benchmarks; each installs what it needs first (scripts/deps.sh).
+
+VERSION   := 0.1.0
+CC        ?= gcc
+PKGS      := libuv jansson libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
+WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
+             -Wmissing-prototypes -Wstrict-prototypes
+BASE_CFLAGS := -std=gnu11 -I. $(WARN) $(PKG_CFLAGS) -DHSUP_VERSION='"$(VERSION)"' -MMD -MP
+REL_CFLAGS  := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_CFLAGS := -O1 -g $(SAN_FLAGS)
+
+LIB_SRC   := $(wildcard common/*.c) $(filter-out hsupd/main.c,$(wildcard hsupd/*.c)) \
+             $(wildcard control/*.c) $(wildcard drivers/*.c)
+TEST_SRC  := $(wildcard tests/test_*.c)
+TESTS     := $(patsubst tests/%.c,%,$(TEST_SRC))
+
+REL := build/release
+SAN := build/asan
+
+.PHONY: all asan deps check unit ftest demo bench format format-check clean
+all: build/hsup
+
+define variant
+$(1)/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/libhsup.a: $$(patsubst %.c,$(1)/%.o,$$(LIB_SRC))
+	@rm -f $$@
+	ar rcs $$@ $$^
+
+$(1)/hsup: $(1)/hsupd/main.o $(1)/libhsup.a
+	$$(CC) $(2) -o $$@ $$^ $$(PKG_LIBS)
+
+$(1)/tests/%: $(1)/tests/%.o $(1)/libhsup.a
+	$$(CC) $(2) -o $$@ $$^ $$(PKG_LIBS) -lcmocka
+endef
+
+$(eval $(call variant,$(REL),$(REL_CFLAGS)))
+$(eval $(call variant,$(SAN),$(ASAN_CFLAGS)))
+
+build/hsup: $(REL)/hsup
+	cp $< $@
+
+asan: $(SAN)/hsup
+
+unit-bins := $(addprefix $(REL)/tests/,$(TESTS)) $(addprefix $(SAN)/tests/,$(TESTS))
+
+deps:
+	@scripts/deps.sh
+
+check: deps
+	$(MAKE) build/hsup $(SAN)/hsup $(unit-bins) bench/waitn
+	scripts/check.sh
+
+demo: deps
+	$(MAKE) build/hsup
+	scripts/demo.sh
+
+bench: deps
+	$(MAKE) build/hsup bench/waitn
+	bench/run.sh
+
+bench/waitn: bench/waitn.c
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+C_FILES = $(shell find common hsupd control drivers tests bench -name '*.[ch]')
+
+format:
+	clang-format -i $(C_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(C_FILES)
+
+clean:
+	rm -rf build bench/waitn
+
+-include $(shell find build -name '*.d' 2>/dev/null)

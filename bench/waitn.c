@@ -1,0 +1,5 @@
+/* Placeholder replaced by the benchmark helper. */
+int main(void)
+{
+	return 0;
+}

@@ -1,0 +1,78 @@
+#!/bin/bash
+# Runs every test and ends with one line: N passed, N failed, N skipped.
+#   unit tests (cmocka) of the release and the ASan+UBSan builds,
+#   functional tests (bats) driving build/hsup, then the ASan+UBSan hsup,
+#   the clang-format check.
+set -u
+cd "$(dirname "$0")/.."
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+pass=0 fail=0 skip=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# Echoes TAP from $log and counts its results.
+count() {
+	local ok=0 bad=0 line
+	while IFS= read -r line; do
+		echo "$line"
+		case "$line" in
+		"ok "*"# skip"* | "ok "*"# SKIP"*) skip=$((skip + 1)) ;;
+		"ok "*) pass=$((pass + 1)); ok=$((ok + 1)) ;;
+		"not ok "*) fail=$((fail + 1)); bad=$((bad + 1)) ;;
+		esac
+	done <"$log"
+	COUNTED=$((ok + bad))
+	BAD=$bad
+}
+
+unit() { # unit BUILD_DIR
+	local t rc
+	for t in "$1"/tests/test_*; do
+		[ -x "$t" ] || continue
+		echo "# unit: $t"
+		CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
+		rc=$?
+		count
+		if [ "$rc" -ne 0 ] && [ "$BAD" -eq 0 ]; then
+			echo "not ok - $t exited with $rc"
+			fail=$((fail + 1))
+		fi
+	done
+}
+
+functional() { # functional HSUP_BINARY
+	echo "# functional: $1"
+	HSUP=$1 bats --tap ftest/*.bats >"$log" 2>&1
+	local rc=$?
+	count
+	if [ "$rc" -ne 0 ] && [ "$BAD" -eq 0 ]; then
+		echo "not ok - bats exited with $rc"
+		fail=$((fail + 1))
+	fi
+}
+
+format() {
+	if ! command -v clang-format >/dev/null; then
+		echo "ok - clang-format # skip clang-format is not installed"
+		skip=$((skip + 1))
+	elif make -s format-check >"$log" 2>&1; then
+		echo "ok - sources are clang-formatted"
+		pass=$((pass + 1))
+	else
+		cat "$log"
+		echo "not ok - sources are not clang-formatted (make format)"
+		fail=$((fail + 1))
+	fi
+}
+
+unit build/release
+unit build/asan
+functional build/hsup
+functional build/asan/hsup
+format
+
+line="$pass passed, $fail failed"
+[ "$skip" -gt 0 ] && line="$line, $skip skipped"
+echo "$line"
+[ "$fail" -eq 0 ]

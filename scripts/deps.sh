@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages hsup builds, tests and benchmarks with, when any is missing.
+set -eu
+pkgs="build-essential pkg-config libuv1-dev libjansson-dev libcurl4-openssl-dev
+libhttp-parser-dev libyaml-dev libcap-dev libseccomp-dev libarchive-dev libmnl-dev
+libcmocka-dev bats curl procps python3 clang-format ruby-foreman supervisor"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+		echo "run as root, or install:$missing" >&2; exit 1
+	fi
+else
+	SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing || {
+	$SUDO apt-get update -q
+	$SUDO apt-get install -y -q --no-install-recommends $missing
+}
