@@ -17,14 +17,33 @@ setup() {
 }
 
 teardown() {
+	local rc=0
 	if [ -n "$HSUP_PID" ] && kill -0 "$HSUP_PID" 2>/dev/null; then
 		kill -TERM "$HSUP_PID" 2>/dev/null || true
 		for _ in $(seq 100); do kill -0 "$HSUP_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$HSUP_PID" 2>/dev/null || true
+		wait "$HSUP_PID" 2>/dev/null || rc=$?
 	fi
 	# Anything a test started from its own directory, should hsup have failed to stop it.
 	pkill -KILL -f "$T/" 2>/dev/null || true
+	check_clean_exit "$rc"
+	local clean=$?
 	rm -rf "$T"
+	return "$clean"
+}
+
+# hsup must exit cleanly: no sanitizer report, no handle left open on its loop.
+check_clean_exit() {
+	if [ "${1:-0}" -ne 0 ] && [ "${1:-0}" -ne 143 ]; then
+		echo "hsup exited with $1 when stopped" >&2
+		cat "$T/err" >&2 2>/dev/null
+		return 1
+	fi
+	if grep -Eq 'Sanitizer|runtime error:|internal: ' "$T/err" 2>/dev/null; then
+		cat "$T/err" >&2
+		return 1
+	fi
+	return 0
 }
 
 # Writes a release with the given process JSON list (and optional Env object) to $CTL/$3.
@@ -88,4 +107,5 @@ wait_hsup() {
 	status=0
 	wait "$HSUP_PID" || status=$?
 	HSUP_PID=
+	check_clean_exit 0
 }

@@ -115,3 +115,32 @@ assert d["NextRestartIn"] is not None and d["NextRestartIn"] > 0, d'
 	kill -USR1 "$HSUP_PID"
 	wait_for "grep -q 'web.1 started pid=$pid restarts=0' \"\$T/err\""
 }
+
+@test "logs are coloured per dyno on a terminal, plain otherwise" {
+	release '[{"Type": "a", "Quantity": 1, "Args": ["echo from-a"]},
+	          {"Type": "b", "Quantity": 1, "Args": ["echo from-b"]}]'
+	run script -qec "'$HSUP' start --oneshot" /dev/null
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'\033['*"a.1 |"*$'\033[0m'" from-a"* ]]
+	[[ "$output" == *$'\033['*"b.1 |"*$'\033[0m'" from-b"* ]]
+	start_hsup start --oneshot
+	wait_hsup
+	! grep -q $'\033' "$T/out"
+	grep -q "a.1 | from-a" "$T/out"
+}
+
+@test "a stalled reader of hsup's output does not stall hsup" {
+	release '[{"Type": "chatty", "Quantity": 1, "Args": ["exec yes chatty-line-of-some-length"]}]'
+	mkfifo "$T/fifo"
+	"$HSUP" start -s "$SOCK" >"$T/fifo" 2>"$T/err" &
+	HSUP_PID=$!
+	exec 5<"$T/fifo" # opened, never read: the pipe fills up
+	wait_for '[ -S "$SOCK" ] && [ -n "$(dyno_pid chatty.1)" ]'
+	sleep 1
+	# The loop is free: the API answers, and hsup's memory stays bounded.
+	[ "$(api GET /health)" = OK ]
+	rss=$(awk '/VmRSS/ {print $2}' "/proc/$HSUP_PID/status")
+	[ "$rss" -lt 65536 ]
+	head -c 1000000 <&5 | grep -q "chatty.1 | chatty-line-of-some-length"
+	exec 5<&-
+}
