@@ -131,6 +131,21 @@ static int wait_exec_report(int readfd, pid_t pid, int pidfd, const struct cm_sp
 	return cm_err_errno(err, r.errnum, "start %s: %s", o->path, step);
 }
 
+/* Without a pidfd the child cannot be watched: stop it before it runs anything. */
+static int abandon_child(int pipefd[2], pid_t pid, const sigset_t *old,
+                         const struct cm_spawn_opts *o, cm_err *err)
+{
+	int saved = errno;
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+	}
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	return cm_err_errno(err, saved, "start %s: pidfd_open (Linux 5.3 or later is needed)",
+	                    o->path);
+}
+
 int cm_spawn(const struct cm_spawn_opts *o, pid_t *pid_out, int *pidfd_out, cm_err *err)
 {
 	int pipefd[2];
@@ -147,11 +162,18 @@ int cm_spawn(const struct cm_spawn_opts *o, pid_t *pid_out, int *pidfd_out, cm_e
 	    .exit_signal = SIGCHLD,
 	};
 	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0 && errno == ENOSYS) /* no clone3 (old kernel, valgrind): fork + pidfd_open */
+		pid = fork();
 	if (pid == 0) {
 		close(pipefd[0]);
 		child_run(o, pipefd[1]);
 	}
 	int saved = errno;
+	if (pid > 0 && pidfd < 0) { /* safe: nobody but us reaps this child */
+		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+		if (pidfd < 0)
+			return abandon_child(pipefd, (pid_t)pid, &old, o, err);
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(pipefd[1]);
 	_cleanup_close_ int readfd = pipefd[0];

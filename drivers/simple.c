@@ -134,9 +134,7 @@ static int simple_spawn(struct simple_driver *d, const struct hs_dyno_spec *spec
 	    .foreground_tty = spec->foreground ? spec->stdio[0] : -1,
 	    .nofile = d->base.conf.child_nofile,
 	};
-	if (cm_spawn(&o, &p->base.pid, &p->pidfd, err) < 0)
-		return cm_err_wrap(err, "%s", spec->name);
-	return 0;
+	return cm_spawn(&o, &p->base.pid, &p->pidfd, err);
 }
 
 static int simple_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
@@ -153,7 +151,16 @@ static int simple_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
 		free(p);
 		return -1;
 	}
-	uv_poll_init(base->conf.loop, &p->poll, p->pidfd);
+	int rc = uv_poll_init(base->conf.loop, &p->poll, p->pidfd);
+	if (rc < 0) {
+		kill(-p->base.pid, SIGKILL);
+		struct cm_exit ignored;
+		while (cm_pidfd_reap(p->pidfd, &ignored, err) == 0)
+			usleep(1000);
+		close(p->pidfd);
+		free(p);
+		return cm_err_errno(err, -rc, "%s: watch its pidfd", spec->name);
+	}
 	uv_timer_init(base->conf.loop, &p->drain);
 	p->poll.data = p->drain.data = p;
 	p->open_handles = 2;
