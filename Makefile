@@ -3,7 +3,7 @@
 
 VERSION   := 0.1.0
 CC        ?= gcc
-PKGS      := libuv jansson libcurl
+PKGS      := libuv jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \

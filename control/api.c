@@ -1,12 +1,12 @@
 #define _GNU_SOURCE
 #include "control/api.h"
 #include "control/api_routes.h"
+#include "control/http_unix.h"
 #include "common/cleanup.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
 #include <http_parser.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -254,21 +254,13 @@ static void on_connection(uv_stream_t *server, int status)
  * (a dead socket file), -1 if something else is there. */
 static int probe(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return errno == ECONNREFUSED ? 0 : -1;
-	static const char req[] = "GET /health HTTP/1.0\r\n\r\n";
-	if (write(fd, req, sizeof(req) - 1) < 0)
-		return -1;
-	char buf[256] = {0};
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	if (poll(&p, 1, PROBE_MS) <= 0 || read(fd, buf, sizeof(buf) - 1) <= 0)
-		return -1;
-	return strncmp(buf, "HTTP/1.", 7) == 0 && strstr(buf, "\r\n\r\nOK") ? 1 : -1;
+	struct hs_http_response r;
+	cm_err err;
+	if (hs_http_unix(path, "GET", "/health", NULL, PROBE_MS, &r, &err) < 0)
+		return err.code == ECONNREFUSED ? 0 : -1;
+	int live = r.status == 200 && strcmp(r.body, "OK") == 0;
+	free(r.body);
+	return live ? 1 : -1;
 }
 
 static int clear_stale_socket(const char *path, cm_err *err)

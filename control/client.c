@@ -1,65 +1,30 @@
 #define _GNU_SOURCE
 #include "control/client.h"
+#include "control/http_unix.h"
 #include "hsupd/cli.h"
 #include "common/cleanup.h"
 #include "common/xalloc.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-struct response {
-	long status;
-	char *body;
-	size_t len;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *data)
-{
-	struct response *r = data;
-	r->body = xrealloc(r->body, r->len + size * n + 1);
-	memcpy(r->body + r->len, p, size * n);
-	r->len += size * n;
-	r->body[r->len] = '\0';
-	return size * n;
-}
+#define TIMEOUT_MS 30000
 
 /* One request to the control socket; returns -1 (message printed) if hsup is unreachable. */
 static int request(const char *sock, const char *method, const char *path, const char *body,
-                   struct response *out)
+                   struct hs_http_response *out)
 {
-	CURL *c = curl_easy_init();
-	char errbuf[CURL_ERROR_SIZE] = "";
-	_cleanup_free_ char *url = xasprintf("http://hsup%s", path);
-	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	*out = (struct response){.body = xstrdup("")};
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	if (body)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	CURLcode rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK) {
-		free(out->body);
-		out->body = NULL;
-		fprintf(stderr, "hsup: cannot reach hsup on %s: %s\n", sock,
-		        *errbuf ? errbuf : curl_easy_strerror(rc));
+	cm_err err;
+	if (hs_http_unix(sock, method, path, body, TIMEOUT_MS, out, &err) < 0) {
+		fprintf(stderr, "hsup: cannot reach hsup on %s: %s\n", sock, err.msg);
 		return -1;
 	}
 	return 0;
 }
 
 /* Prints the API's error for a failed request; returns the exit code. */
-static int api_error(const struct response *r)
+static int api_error(const struct hs_http_response *r)
 {
 	json_t *doc = json_loads(r->body, 0, NULL);
 	const char *msg = json_string_value(json_object_get(doc, "Error"));
@@ -137,7 +102,7 @@ static void print_table(json_t *list, const char *filter)
 
 static int status_cmd(const struct hs_cli *cli)
 {
-	struct response r;
+	struct hs_http_response r;
 	if (request(cli->socket, "GET", "/dynos", NULL, &r) < 0)
 		return 1;
 	_cleanup_free_ char *body = r.body;
@@ -165,7 +130,7 @@ static int act_cmd(const struct hs_cli *cli, const char *action)
 {
 	int code = 0;
 	for (size_t i = 0; i < cli->nargs; i++) {
-		struct response r;
+		struct hs_http_response r;
 		_cleanup_free_ char *path = xasprintf("/dynos/%s/%s", cli->args[i], action);
 		if (request(cli->socket, "POST", path, "", &r) < 0)
 			return 1;
@@ -191,7 +156,7 @@ static int scale_cmd(const struct hs_cli *cli)
 		json_object_set_new(req, cli->scale[i].type, json_integer(cli->scale[i].count));
 	_cleanup_free_ char *body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	struct response r;
+	struct hs_http_response r;
 	if (request(cli->socket, "POST", "/control/scale", body, &r) < 0)
 		return 1;
 	_cleanup_free_ char *resp = r.body;
@@ -216,7 +181,6 @@ int hs_client_main(const struct hs_cli *cli)
 		        cli->cmd_name);
 		return 2;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	int code;
 	switch (cli->cmd) {
 	case HS_CMD_STATUS:
@@ -232,6 +196,5 @@ int hs_client_main(const struct hs_cli *cli)
 		code = scale_cmd(cli);
 		break;
 	}
-	curl_global_cleanup();
 	return code;
 }

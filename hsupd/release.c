@@ -4,11 +4,12 @@
 #include "common/strv.h"
 #include "common/xalloc.h"
 
-#include <curl/curl.h>
+#include <http_parser.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_TYPE_LEN 128
 
@@ -174,15 +175,15 @@ static int parse_processes(json_t *root, struct hs_release *r, cm_err *err)
 
 int hs_validate_url(const char *url, const char *what, cm_err *err)
 {
-	CURLU *u = curl_url();
-	_cleanup_free_ char *scheme = NULL;
-	CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
-	if (rc == CURLUE_OK)
-		rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-	curl_url_cleanup(u);
-	if (rc != CURLUE_OK)
+	struct http_parser_url u;
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)))
 		return cm_err_set(err, EINVAL, "%s \"%s\" is not a valid URL", what, url);
-	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+	const char *scheme = url + u.field_data[UF_SCHEMA].off;
+	size_t n = u.field_data[UF_SCHEMA].len;
+	if (!((n == 4 && strncasecmp(scheme, "http", 4) == 0) ||
+	      (n == 5 && strncasecmp(scheme, "https", 5) == 0)))
 		return cm_err_set(err, EINVAL, "%s \"%s\" must be an http or https URL", what, url);
 	return 0;
 }
