@@ -7,6 +7,7 @@
 #include "common/cleanup.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
+#include "hsupd/logs.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #define DRAIN_POLL_MS 10
+#define GIVE_UP_MS    5000
 
 struct simple_driver {
 	struct hs_driver base;
@@ -28,7 +30,8 @@ struct simple_proc {
 	int tty; /* the terminal handed to the dyno, or -1 */
 	bool reaped;
 	struct hs_exit how;
-	uint64_t kill_at; /* loop time at which stragglers get SIGKILL */
+	uint64_t kill_at;    /* loop time at which stragglers get SIGKILL */
+	uint64_t give_up_at; /* loop time after which what resists SIGKILL is forgotten */
 	hs_driver_exit_cb cb;
 	void *data;
 	uv_poll_t poll;
@@ -89,11 +92,18 @@ static void finish(struct simple_proc *p)
 static void on_drain_tick(uv_timer_t *t)
 {
 	struct simple_proc *p = t->data;
+	uint64_t now = uv_now(t->loop);
 	if (!group_alive(p->base.pid))
 		return finish(p);
-	if (p->kill_at && uv_now(t->loop) >= p->kill_at) {
+	if (p->kill_at && now >= p->kill_at) {
 		kill(-p->base.pid, SIGKILL);
 		p->kill_at = 0;
+		p->give_up_at = now + GIVE_UP_MS;
+	} else if (p->give_up_at && now >= p->give_up_at) {
+		/* Only zombies nobody reaps can outlive SIGKILL (hsup as PID 1 without an init). */
+		hs_log_system("process group %d outlived SIGKILL; treating the dyno as ended",
+		              (int)p->base.pid);
+		finish(p);
 	}
 }
 
