@@ -149,7 +149,8 @@ static json_t *parse_targets(const char *body, size_t len, struct hs_reply *r)
 	size_t i;
 	json_t *v;
 	bool ok = json_is_array(list);
-	json_array_foreach(list, i, v) ok = ok && json_is_string(v);
+	json_array_foreach (list, i, v)
+		ok = ok && json_is_string(v);
 	if (!ok) {
 		json_decref(doc);
 		hs_reply_error(r, 400, "the body must be {\"Processes\": [\"type or dyno\", ...]}");
@@ -174,8 +175,8 @@ static void control_stop(struct hs_sup *sup, const char *body, size_t len, struc
 	size_t i;
 	json_t *v;
 	cm_err err;
-	json_array_foreach(targets, i, v)
-	    hs_sup_stop(sup, json_string_value(v), add_type, stopped, &err);
+	json_array_foreach (targets, i, v)
+		hs_sup_stop(sup, json_string_value(v), add_type, stopped, &err);
 	json_decref(targets);
 	reply_json(r, 200, json_pack("{s:o}", "StoppedProcesses", stopped));
 }
@@ -189,8 +190,7 @@ static void control_restart(struct hs_sup *sup, const char *body, size_t len, st
 	size_t i;
 	json_t *v;
 	cm_err err;
-	json_array_foreach(targets, i, v)
-	{
+	json_array_foreach (targets, i, v) {
 		if (hs_sup_restart(sup, json_string_value(v), &err) < 0) {
 			json_decref(targets);
 			json_decref(done);
@@ -213,8 +213,7 @@ static void control_scale(struct hs_sup *sup, const char *body, size_t len, stru
 		json_decref(doc);
 		return hs_reply_error(r, 400, "the body must be {\"type\": quantity, ...}");
 	}
-	json_object_foreach(doc, type, v)
-	{
+	json_object_foreach (doc, type, v) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		    json_integer_value(v) > 100000) {
 			json_decref(doc);
@@ -229,8 +228,7 @@ static void control_scale(struct hs_sup *sup, const char *body, size_t len, stru
 			return hs_reply_error(r, 404, msg);
 		}
 	}
-	json_object_foreach(doc, type, v)
-	{
+	json_object_foreach (doc, type, v) {
 		if (hs_sup_scale(sup, type, (int)json_integer_value(v), &err) < 0) {
 			json_decref(doc);
 			return hs_reply_error(r, 409, err.msg);

@@ -11,25 +11,26 @@
 
 #define TIMEOUT_MS 30000
 
-/* One request to the control socket; returns -1 (message printed) if hsup is unreachable. */
-static int request(const char *sock, const char *method, const char *path, const char *body,
-                   struct hs_http_response *out)
+/* Sends one request and parses the JSON answer. Returns 0 with *doc set, or the exit code
+ * after saying what went wrong (hsup unreachable, or the API's error). */
+static int call(const struct hs_cli *cli, const char *method, const char *path, const char *body,
+                json_t **doc)
 {
+	struct hs_http_response r;
 	cm_err err;
-	if (hs_http_unix(sock, method, path, body, TIMEOUT_MS, out, &err) < 0) {
-		fprintf(stderr, "hsup: cannot reach hsup on %s: %s\n", sock, err.msg);
-		return -1;
+	if (hs_http_unix(cli->socket, method, path, body, TIMEOUT_MS, &r, &err) < 0) {
+		fprintf(stderr, "hsup: cannot reach hsup on %s: %s\n", cli->socket, err.msg);
+		return 1;
 	}
-	return 0;
-}
-
-/* Prints the API's error for a failed request; returns the exit code. */
-static int api_error(const struct hs_http_response *r)
-{
-	json_t *doc = json_loads(r->body, 0, NULL);
-	const char *msg = json_string_value(json_object_get(doc, "Error"));
-	fprintf(stderr, "hsup: %s\n", msg ? msg : r->body);
-	json_decref(doc);
+	*doc = json_loads(r.body, 0, NULL);
+	if (r.status == 200 && *doc) {
+		free(r.body);
+		return 0;
+	}
+	const char *msg = json_string_value(json_object_get(*doc, "Error"));
+	fprintf(stderr, "hsup: %s\n", msg ? msg : r.body);
+	json_decref(*doc);
+	free(r.body);
 	return 1;
 }
 
@@ -81,8 +82,7 @@ static void print_table(json_t *list, const char *filter)
 	json_t *d;
 	printf("%-16s %-10s %-8s %-8s %-8s %s\n", "DYNO", "STATE", "PID", "RESTARTS", "UPTIME",
 	       "LAST EXIT");
-	json_array_foreach(list, i, d)
-	{
+	json_array_foreach (list, i, d) {
 		if (!wanted(d, filter))
 			continue;
 		char pid[16] = "-", up[32] = "-", last[512];
@@ -102,20 +102,19 @@ static void print_table(json_t *list, const char *filter)
 
 static int status_cmd(const struct hs_cli *cli)
 {
-	struct hs_http_response r;
-	if (request(cli->socket, "GET", "/dynos", NULL, &r) < 0)
-		return 1;
-	_cleanup_free_ char *body = r.body;
-	if (r.status != 200)
-		return api_error(&r);
-	json_t *doc = json_loads(body, 0, NULL);
+	json_t *doc;
+	int code = call(cli, "GET", "/dynos", NULL, &doc);
+	if (code)
+		return code;
 	json_t *list = json_object_get(doc, "Dynos");
 	const char *filter = cli->nargs ? cli->args[0] : NULL;
 	if (cli->json) {
 		json_t *out = json_array();
 		size_t i;
 		json_t *d;
-		json_array_foreach(list, i, d) if (wanted(d, filter)) json_array_append(out, d);
+		json_array_foreach (list, i, d)
+			if (wanted(d, filter))
+				json_array_append(out, d);
 		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		putchar('\n');
 		json_decref(out);
@@ -130,16 +129,12 @@ static int act_cmd(const struct hs_cli *cli, const char *action)
 {
 	int code = 0;
 	for (size_t i = 0; i < cli->nargs; i++) {
-		struct hs_http_response r;
+		json_t *doc;
 		_cleanup_free_ char *path = xasprintf("/dynos/%s/%s", cli->args[i], action);
-		if (request(cli->socket, "POST", path, "", &r) < 0)
-			return 1;
-		_cleanup_free_ char *body = r.body;
-		if (r.status != 200) {
-			code = api_error(&r);
+		if (call(cli, "POST", path, "", &doc) != 0) {
+			code = 1;
 			continue;
 		}
-		json_t *doc = json_loads(body, 0, NULL);
 		int n = (int)json_integer_value(json_object_get(doc, "Dynos"));
 		printf("%s: %s %d dyno%s\n", cli->args[i],
 		       strcmp(action, "stop") == 0 ? "stopping" : "restarting", n,
@@ -151,23 +146,19 @@ static int act_cmd(const struct hs_cli *cli, const char *action)
 
 static int scale_cmd(const struct hs_cli *cli)
 {
-	json_t *req = json_object();
+	json_t *req = json_object(), *doc;
 	for (size_t i = 0; i < cli->nscale; i++)
 		json_object_set_new(req, cli->scale[i].type, json_integer(cli->scale[i].count));
 	_cleanup_free_ char *body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	struct hs_http_response r;
-	if (request(cli->socket, "POST", "/control/scale", body, &r) < 0)
-		return 1;
-	_cleanup_free_ char *resp = r.body;
-	if (r.status != 200)
-		return api_error(&r);
-	json_t *doc = json_loads(resp, 0, NULL);
+	int code = call(cli, "POST", "/control/scale", body, &doc);
+	if (code)
+		return code;
 	size_t i;
 	json_t *f;
-	json_array_foreach(json_object_get(doc, "Formation"), i, f)
-	    printf("%s=%lld\n", json_string_value(json_object_get(f, "Type")),
-	           (long long)json_integer_value(json_object_get(f, "Quantity")));
+	json_array_foreach (json_object_get(doc, "Formation"), i, f)
+		printf("%s=%lld\n", json_string_value(json_object_get(f, "Type")),
+		       (long long)json_integer_value(json_object_get(f, "Quantity")));
 	json_decref(doc);
 	return 0;
 }

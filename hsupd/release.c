@@ -83,8 +83,7 @@ static int parse_env(json_t *root, struct hs_release *r, cm_err *err)
 		                  json_kind(env));
 	const char *key;
 	json_t *val;
-	json_object_foreach(env, key, val)
-	{
+	json_object_foreach (env, key, val) {
 		if (!hs_valid_env_name(key))
 			return cm_err_set(err, EINVAL,
 			                  "Env key \"%s\" is not a valid variable name (letters, "
@@ -110,8 +109,7 @@ static int parse_args(json_t *args, size_t i, char ***out, cm_err *err)
 	*out = xcalloc(1, sizeof(char *));
 	size_t j;
 	json_t *a;
-	json_array_foreach(args, j, a)
-	{
+	json_array_foreach (args, j, a) {
 		if (!json_is_string(a))
 			return cm_err_set(err, EINVAL,
 			                  "Processes[%zu].Args[%zu] must be a string, not %s", i, j,
@@ -164,8 +162,7 @@ static int parse_processes(json_t *root, struct hs_release *r, cm_err *err)
 	r->procs = xcalloc(json_array_size(procs) + 1, sizeof(*r->procs));
 	size_t i;
 	json_t *p;
-	json_array_foreach(procs, i, p)
-	{
+	json_array_foreach (procs, i, p) {
 		r->nprocs = i + 1;
 		if (parse_process(p, i, r, err) < 0)
 			return -1;
