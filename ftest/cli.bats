@@ -84,3 +84,15 @@ load helpers
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cannot reach hsup"* ]]
 }
+
+@test "build runs only the build step and leaves the control directory alone" {
+	release '[{"Type": "web", "Quantity": 1, "Args": ["touch $T/ran"]}]' null new 4
+	run "$HSUP" build
+	[ "$status" -eq 0 ]
+	[ "$output" = "built release v4 with the simple driver" ]
+	[ -f "$CTL/new" ] && [ ! -e "$T/ran" ] && [ ! -e "$CTL/loaded" ]
+	echo '{"Version": "x"}' >"$CTL/new"
+	run "$HSUP" build
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"new: Version must be an integer"* ]]
+}
