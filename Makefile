@@ -3,7 +3,7 @@
 
 VERSION   := 0.1.0
 CC        ?= gcc
-PKGS      := libuv jansson libcurl
+PKGS      := libuv jansson libcurl libcap libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
@@ -14,15 +14,16 @@ SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 ASAN_CFLAGS := -O1 -g $(SAN_FLAGS)
 
 LIB_SRC   := $(wildcard common/*.c) $(filter-out hsupd/main.c,$(wildcard hsupd/*.c)) \
-             $(wildcard control/*.c) $(wildcard drivers/*.c)
+             $(wildcard control/*.c) $(wildcard drivers/*.c) \
+             $(filter-out libcontainer/nsinit.c,$(wildcard libcontainer/*.c))
 TEST_SRC  := $(wildcard tests/test_*.c)
 TESTS     := $(patsubst tests/%.c,%,$(TEST_SRC))
 
 REL := build/release
 SAN := build/asan
 
+all: build/hsup build/nsinit
 .PHONY: all asan deps check unit ftest demo bench format format-check clean
-all: build/hsup
 
 define variant
 $(1)/%.o: %.c
@@ -36,6 +37,9 @@ $(1)/libhsup.a: $$(patsubst %.c,$(1)/%.o,$$(LIB_SRC))
 $(1)/hsup: $(1)/hsupd/main.o $(1)/libhsup.a
 	$$(CC) $(2) -o $$@ $$^ $$(PKG_LIBS)
 
+$(1)/nsinit: $(1)/libcontainer/nsinit.o $(1)/libhsup.a
+	$$(CC) $(2) -o $$@ $$^ $$(PKG_LIBS)
+
 $(1)/tests/%: $(1)/tests/%.o $(1)/libhsup.a
 	$$(CC) $(2) -o $$@ $$^ $$(PKG_LIBS) -lcmocka
 endef
@@ -46,7 +50,15 @@ $(eval $(call variant,$(SAN),$(ASAN_CFLAGS)))
 build/hsup: $(REL)/hsup
 	cp $< $@
 
-asan: $(SAN)/hsup
+build/nsinit: $(REL)/nsinit
+	cp $< $@
+
+# The test payload runs inside containers whose rootfs has no libraries: static.
+build/lctest: ftest/payload/lctest.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+asan: $(SAN)/hsup $(SAN)/nsinit
 
 unit-bins := $(addprefix $(REL)/tests/,$(TESTS)) $(addprefix $(SAN)/tests/,$(TESTS))
 
@@ -54,7 +66,7 @@ deps:
 	@scripts/deps.sh
 
 check: deps
-	$(MAKE) build/hsup $(SAN)/hsup $(unit-bins) bench/waitn
+	$(MAKE) build/hsup $(SAN)/hsup build/nsinit $(SAN)/nsinit build/lctest $(unit-bins) bench/waitn
 	scripts/check.sh
 
 demo: deps
@@ -68,7 +80,7 @@ bench: deps
 bench/waitn: bench/waitn.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
-C_FILES = $(shell find common hsupd control drivers tests bench -name '*.[ch]')
+C_FILES = $(shell find common hsupd control drivers libcontainer tests bench ftest/payload -name '*.[ch]')
 
 format:
 	clang-format -i $(C_FILES)
