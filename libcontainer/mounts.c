@@ -247,7 +247,11 @@ static int openat2_in_root(int rootfd, const char *rel, int flags)
 	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = RESOLVE_IN_ROOT};
 	if (!*rel)
 		rel = ".";
-	return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+	int fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+	/* before 5.6 (and under valgrind) there is no openat2: resolve without the guard */
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(rootfd, rel, flags | O_CLOEXEC);
+	return fd;
 }
 
 /* Opens rel under rootfd (O_PATH), creating missing directories and, if file, a last empty
@@ -319,7 +323,7 @@ static int remount_at(int rootfd, const char *rel, unsigned long flags)
 		return -1;
 	char target[32];
 	fd_path(target, fd);
-	int r = mount(NULL, target, NULL, flags, NULL);
+	int r = mount("none", target, "none", flags, NULL);
 	int saved = errno;
 	close(fd);
 	errno = saved;
@@ -369,7 +373,7 @@ int lc_mount_op_run(int rootfd, const struct lc_mount_op *op)
 	if (op->kind == LC_OP_IDMAP)
 		r = idmapped_bind(op, target);
 	else if (op->kind == LC_OP_BIND)
-		r = mount(op->source, target, NULL, op->flags, NULL);
+		r = mount(op->source, target, "none", op->flags, NULL);
 	else
 		r = mount(op->source, target, op->fstype, op->flags, op->data);
 	int saved = errno;

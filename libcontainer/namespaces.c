@@ -84,7 +84,7 @@ int lc_userns_for_mapping(const struct lc_idmap *uid, size_t n_uid, const struct
 	struct clone_args args = {.flags = CLONE_NEWUSER | CLONE_PIDFD,
 	                          .pidfd = (uint64_t)(uintptr_t)&pidfd,
 	                          .exit_signal = SIGCHLD};
-	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	long pid = lc_clone(&args);
 	if (pid == 0)
 		for (;;)
 			pause(); /* only a holder of the namespace until killed */
@@ -106,6 +106,17 @@ int lc_userns_for_mapping(const struct lc_idmap *uid, size_t n_uid, const struct
 	while (waitid((idtype_t)P_PIDFD, (id_t)pfd, &si, WEXITED) < 0 && errno == EINTR)
 		;
 	return r;
+}
+
+long lc_clone(struct clone_args *args)
+{
+	long pid = syscall(SYS_clone3, args, sizeof(*args));
+	if (pid >= 0 || errno != ENOSYS)
+		return pid;
+	/* kernels before 5.3 and valgrind: clone(2) takes the same flags (all below 2^32 here)
+	 * and returns the pidfd through the parent tid pointer */
+	return syscall(SYS_clone, (unsigned long)args->flags | (unsigned long)args->exit_signal,
+	               NULL, (void *)(uintptr_t)args->pidfd, NULL, 0UL);
 }
 
 int lc_ns_open(const char *path, int type, int *out, cm_err *err)

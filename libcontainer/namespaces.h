@@ -3,6 +3,7 @@
 #ifndef LC_NAMESPACES_H
 #define LC_NAMESPACES_H
 
+#include <linux/sched.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -18,5 +19,8 @@ int lc_userns_for_mapping(const struct lc_idmap *uid, size_t n_uid, const struct
 int lc_ns_open(const char *path, int type, int *fd, cm_err *err);
 /* /proc/PID/ns/<name> of a type ("net" for CLONE_NEWNET). */
 const char *lc_ns_proc_name(int type);
+
+/* clone3, or clone(2) where clone3 is missing (old kernels, valgrind). Returns as fork. */
+long lc_clone(struct clone_args *args);
 
 #endif

@@ -367,7 +367,7 @@ static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], 
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	struct clone_args args = {
 	    .flags = clone_flags(r), .pidfd = (uint64_t)(uintptr_t)pidfd, .exit_signal = SIGCHLD};
-	long child = syscall(SYS_clone3, &args, sizeof(args));
+	long child = lc_clone(&args);
 	if (child == 0) {
 		p->sync_fd = sv[1];
 		lc_init_run(p);

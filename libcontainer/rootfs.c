@@ -130,12 +130,12 @@ static int pivot(int rootfd)
 	if (syscall(SYS_pivot_root, ".", ".") == 0) {
 		/* the old root is now stacked under the new one: detach it without telling the
 		 * host, and nothing is left to remove */
-		if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 ||
+		if (mount("none", ".", "none", MS_SLAVE | MS_REC, NULL) < 0 ||
 		    umount2(".", MNT_DETACH) < 0)
 			return -1;
 	} else if (errno == EINVAL) {
 		/* a rootfs on the initramfs cannot be pivoted: move it over / and chroot */
-		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0)
+		if (mount(".", "/", "none", MS_MOVE, NULL) < 0 || chroot(".") < 0)
 			return -1;
 	} else
 		return -1;
@@ -154,7 +154,7 @@ static int mask(const char *path)
 		return -1;
 	if (S_ISDIR(st.st_mode))
 		return mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0,mode=555");
-	return mount("/dev/null", path, NULL, MS_BIND, NULL);
+	return mount("/dev/null", path, "none", MS_BIND, NULL);
 }
 
 /* Flags a remount must keep (the kernel refuses to drop locked ones in a user namespace). */
@@ -169,18 +169,19 @@ static unsigned long kept_flags(const char *path)
 
 static int make_readonly(const char *path)
 {
-	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+	if (mount(path, path, "none", MS_BIND | MS_REC, NULL) < 0)
 		return errno == ENOENT ? 0 : -1;
-	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags(path), NULL);
+	return mount("none", path, "none", MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags(path),
+	             NULL);
 }
 
 int lc_rootfs_prepare(const struct lc_plan *p, int *step, int *index)
 {
 	*step = LC_STEP_PROPAGATION;
-	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+	if (mount("none", "/", "none", MS_SLAVE | MS_REC, NULL) < 0)
 		return -1;
 	*step = LC_STEP_ROOTFS;
-	if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+	if (mount(p->rootfs, p->rootfs, "none", MS_BIND | MS_REC, NULL) < 0)
 		return -1;
 	int rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
@@ -219,11 +220,11 @@ int lc_rootfs_finish(const struct lc_plan *p, int *step, int *index)
 			return *index = (int)i, -1;
 	*step = LC_STEP_ROOT_READONLY;
 	*index = -1;
-	if (p->root_readonly &&
-	    mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags("/"), NULL) < 0)
+	if (p->root_readonly && mount("none", "/", "none",
+	                              MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags("/"), NULL) < 0)
 		return -1;
 	*step = LC_STEP_PROPAGATION;
-	if (p->root_propagation && mount(NULL, "/", NULL, p->root_propagation, NULL) < 0)
+	if (p->root_propagation && mount("none", "/", "none", p->root_propagation, NULL) < 0)
 		return -1;
 	return 0;
 }

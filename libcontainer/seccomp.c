@@ -8,6 +8,7 @@
 #include <seccomp.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -193,5 +194,8 @@ int lc_bpf_load(const struct lc_bpf *b)
 {
 	if (b->prog.len == 0)
 		return 0;
-	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &b->prog);
+	int r = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &b->prog);
+	if (r < 0 && errno == ENOSYS) /* before 3.17, and under valgrind */
+		r = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &b->prog, 0, 0);
+	return r;
 }
