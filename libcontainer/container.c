@@ -123,7 +123,7 @@ static int remove_state(struct lc_container *c, cm_err *err)
 static int save_config(struct lc_container *c, const struct lc_config *cfg, cm_err *err)
 {
 	_cleanup_free_ char *text = lc_config_to_json(cfg);
-	if (cm_write_file_atomic_at(c->dirfd, "config.json", text, strlen(text), 0600, err) < 0)
+	if (cm_write_file_replace_at(c->dirfd, "config.json", text, strlen(text), 0600, err) < 0)
 		return -1;
 	/* the container keeps its own copy: the caller's config may go away */
 	if (!c->cfg)

@@ -39,7 +39,7 @@ static ssize_t read_retry(int fd, void *buf, size_t len)
 	return n;
 }
 
-/* The parent writes the id maps and joins the cgroups, then says go (one byte). */
+/* The parent says go (one byte) after the id maps, and again once we are in the cgroups. */
 static void wait_for_parent(const struct lc_plan *p)
 {
 	char go;
@@ -216,6 +216,7 @@ void lc_init_run(const struct lc_plan *p)
 		fail(p, LC_STEP_CWD, -1);
 	lock_down(p);
 	int which = find_exec(p);
+	wait_for_parent(p); /* the parent has put us in the container's cgroups */
 	report_ready(p);
 	wait_for_start(p);
 	if (p->exec_fd >= 0)

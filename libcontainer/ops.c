@@ -100,7 +100,7 @@ int lc_container_update(struct lc_container *c, const struct lc_resources *r, cm
 		cur->cpu_mems = xstrdup(r->cpu_mems);
 	}
 	_cleanup_free_ char *text = lc_config_to_json(c->cfg);
-	return cm_write_file_atomic_at(c->dirfd, "config.json", text, strlen(text), 0600, err);
+	return cm_write_file_replace_at(c->dirfd, "config.json", text, strlen(text), 0600, err);
 }
 
 int lc_container_oom_fd(struct lc_container *c, int *fd, cm_err *err)

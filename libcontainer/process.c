@@ -381,18 +381,22 @@ static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], 
 	return 0;
 }
 
-/* The parent's half: id maps and cgroups before the child goes on. */
+/* The parent's half. The id maps come before the child may go on. Joining the cgroups comes
+ * after, while the child sets its rootfs up: the first move of a task into a v1 cgroup waits
+ * for an RCU grace period (several milliseconds), which is better spent in parallel. The
+ * child waits for the second byte before it reports ready, so it never execs outside them. */
 static int parent_setup(const struct lc_spawn_req *r, const struct lc_plan *p, pid_t pid, int fd,
                         cm_err *err)
 {
 	if (p->userns && lc_write_idmaps(pid, r->cfg->uid_mappings, r->cfg->n_uid_mappings,
 	                                 r->cfg->gid_mappings, r->cfg->n_gid_mappings, err) < 0)
 		return -1;
+	if (send(fd, "g", 1, MSG_NOSIGNAL) != 1)
+		return cm_err_sys(err, "signal the container to go on");
 	if (r->cg && lc_cgroup_add_pid(r->cg, pid, err) < 0)
 		return -1;
-	char go = 'g';
-	if (send(fd, &go, 1, MSG_NOSIGNAL) != 1)
-		return cm_err_sys(err, "signal the container to go on");
+	/* a child that failed meanwhile has closed its end: its report says why */
+	send(fd, "c", 1, MSG_NOSIGNAL);
 	return 0;
 }
 
@@ -423,6 +427,10 @@ int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_ou
 			rc = cm_err_set(err, EIO, "the container init died before it was ready");
 		else if (rep.step != LC_STEP_READY)
 			rc = report_error(&plan, r->cfg, &rep, err);
+	} else if (pidfd >= 0 && recv(fd, &rep, sizeof(rep), MSG_DONTWAIT) == sizeof(rep) &&
+	           rep.step != LC_STEP_READY) {
+		/* the child failed first (and so could not join its cgroups): its reason counts */
+		rc = report_error(&plan, r->cfg, &rep, err);
 	}
 	if (rc == 0 && r->start_fd < 0 && !sync_out) {
 		/* nothing to wait for: it is exec'ing now; learn whether that worked */

@@ -22,7 +22,7 @@ int lc_state_write(int dirfd, const struct lc_state *s, cm_err *err)
 	json_decref(o);
 	if (!text)
 		abort();
-	int r = cm_write_file_atomic_at(dirfd, "state.json", text, strlen(text), 0600, err);
+	int r = cm_write_file_replace_at(dirfd, "state.json", text, strlen(text), 0600, err);
 	free(text);
 	return r;
 }

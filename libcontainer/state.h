@@ -17,7 +17,8 @@ struct lc_state {
 	struct lc_cgroup cgroup;
 };
 
-/* Writes dirfd/state.json atomically (temp file, fsync, rename). */
+/* Writes dirfd/state.json atomically (a temp file renamed over it). Not fsynced: a container
+ * does not survive the reboot that would lose it. */
 int lc_state_write(int dirfd, const struct lc_state *s, cm_err *err);
 int lc_state_read(int dirfd, struct lc_state *s, cm_err *err);
 void lc_state_clear(struct lc_state *s);
