@@ -94,30 +94,48 @@ static const struct {
     {'c', 5, 2, "rwm"}, {'c', 136, -1, "rwm"},
 };
 
+/* Each rule is one write(2) to the same open file: devices.allow and .deny take one a write. */
+static int write_rule(int fd, const char *dir, const char *file, const char *rule, cm_err *err)
+{
+	ssize_t n;
+	do
+		n = write(fd, rule, strlen(rule));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return cm_err_sys(err, "write %s to %s/%s", rule, dir, file);
+	return 0;
+}
+
 static int set_devices(const char *dir, const struct lc_config *cfg, cm_err *err)
 {
-	char rule[128];
+	char rule[128], path[4096];
+	snprintf(path, sizeof(path), "%s/devices.allow", dir);
+	_cleanup_close_ int allow = open(path, O_WRONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/devices.deny", dir);
+	_cleanup_close_ int deny = open(path, O_WRONLY | O_CLOEXEC);
+	if (allow < 0 || deny < 0)
+		return cm_err_sys(err, "open %s", path);
 	const struct lc_resources *r = &cfg->resources;
 	for (size_t i = 0; i < r->n_devices; i++) {
 		const struct lc_device_rule *d = &r->devices[i];
 		format_rule(rule, sizeof(rule), d->type, d->major, d->minor, d->access);
-		const char *file = d->allow ? "devices.allow" : "devices.deny";
 		if (d->type == 'a')
 			snprintf(rule, sizeof(rule), "a");
-		if (lc_cg_write(dir, file, rule, err) < 0)
+		if (write_rule(d->allow ? allow : deny, dir,
+		               d->allow ? "devices.allow" : "devices.deny", rule, err) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < CM_ARRAY_SIZE(default_allowed); i++) {
 		format_rule(rule, sizeof(rule), default_allowed[i].type, default_allowed[i].major,
 		            default_allowed[i].minor, default_allowed[i].access);
-		if (lc_cg_write(dir, "devices.allow", rule, err) < 0)
+		if (write_rule(allow, dir, "devices.allow", rule, err) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < cfg->n_devices; i++) {
 		const struct lc_device *d = &cfg->devices[i];
 		format_rule(rule, sizeof(rule), d->type == 'u' ? 'c' : d->type, d->major, d->minor,
 		            "rwm");
-		if (d->type != 'p' && lc_cg_write(dir, "devices.allow", rule, err) < 0)
+		if (d->type != 'p' && write_rule(allow, dir, "devices.allow", rule, err) < 0)
 			return -1;
 	}
 	return 0;

@@ -44,6 +44,10 @@ int lc_factory_open(const char *root, struct lc_factory **out, cm_err *err)
 	struct lc_factory *f = xcalloc(1, sizeof(*f));
 	f->root = xstrdup(root);
 	f->rootfd = fd;
+	f->cachefd = -1;
+	if (mkdirat(fd, ".cache", 0700) < 0 && errno != EEXIST)
+		return cm_err_sys(err, "create %s/.cache", root), lc_factory_free(f), -1;
+	f->cachefd = openat(fd, ".cache", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	*out = f;
 	return 0;
 }
@@ -53,6 +57,8 @@ void lc_factory_free(struct lc_factory *f)
 	if (!f)
 		return;
 	close(f->rootfd);
+	if (f->cachefd >= 0)
+		close(f->cachefd);
 	free(f->root);
 	free(f);
 }
@@ -104,6 +110,7 @@ void lc_container_free(struct lc_container *c)
 		close(c->sync_fd);
 	lc_state_clear(&c->state);
 	lc_config_free(c->cfg);
+	free(c->arg0);
 	free(c);
 }
 
@@ -120,14 +127,22 @@ static int remove_state(struct lc_container *c, cm_err *err)
 	return 0;
 }
 
+/* The config lives in config.json; create works from the caller's and parses none back. */
 static int save_config(struct lc_container *c, const struct lc_config *cfg, cm_err *err)
 {
 	_cleanup_free_ char *text = lc_config_to_json(cfg);
-	if (cm_write_file_replace_at(c->dirfd, "config.json", text, strlen(text), 0600, err) < 0)
-		return -1;
-	/* the container keeps its own copy: the caller's config may go away */
-	if (!c->cfg)
-		return lc_config_parse(text, &c->cfg, err);
+	return cm_write_file_replace_at(c->dirfd, "config.json", text, strlen(text), 0600, err);
+}
+
+int lc_container_load_config(struct lc_container *c, cm_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	if (c->cfg)
+		return 0;
+	if (cm_read_file_at(c->dirfd, "config.json", 4 << 20, &text, &len, err) < 0 ||
+	    lc_config_parse(text, &c->cfg, err) < 0)
+		return cm_err_wrap(err, "config of container %s", c->state.id);
 	return 0;
 }
 
@@ -151,21 +166,23 @@ static int make_fifo(struct lc_container *c, int *fd, cm_err *err)
 	return 0;
 }
 
-static int spawn_init(struct lc_container *c, struct lc_create_opts *o, cm_err *err)
+static int spawn_init(struct lc_container *c, const struct lc_config *cfg, struct lc_create_opts *o,
+                      cm_err *err)
 {
 	_cleanup_close_ int start_fd = -1, tty_slave = -1;
 	if (make_fifo(c, &start_fd, err) < 0)
 		return -1;
 	o->console_fd = -1;
-	if (c->cfg->process.terminal && cm_pty_open(&o->console_fd, &tty_slave, err) < 0)
+	if (cfg->process.terminal && cm_pty_open(&o->console_fd, &tty_slave, err) < 0)
 		return -1;
 	struct lc_spawn_req req = {
-	    .cfg = c->cfg,
+	    .cfg = cfg,
 	    .bundle = c->state.bundle,
 	    .cg = &c->state.cgroup,
 	    .start_fd = start_fd,
 	    .tty_slave = tty_slave,
 	    .exec_fd = o->init_fd,
+	    .cache_dirfd = c->f->cachefd,
 	};
 	memcpy(req.stdio, o->stdio, sizeof(req.stdio));
 	if (lc_process_spawn(&req, &c->state.pid, &c->pidfd, &c->sync_fd, err) < 0)
@@ -184,13 +201,14 @@ static int create_in(struct lc_container *c, const struct lc_config *cfg, struct
 	if (save_config(c, cfg, err) < 0)
 		return -1;
 	c->state.bundle = xstrdup(o->bundle ? o->bundle : getcwd(cwd, sizeof(cwd)) ? cwd : ".");
-	c->state.rootfs = resolve_rootfs(c->cfg, c->state.bundle);
+	c->state.rootfs = resolve_rootfs(cfg, c->state.bundle);
+	c->arg0 = xstrdup(cfg->process.args[0]);
 	c->state.created = (long long)time(NULL);
 	_cleanup_free_ char *cgpath =
-	    c->cfg->cgroups_path ? xstrdup(c->cfg->cgroups_path) : xasprintf("lc-%s", c->state.id);
-	if (lc_cgroup_create(cgpath, c->cfg, &c->state.cgroup, err) < 0)
+	    cfg->cgroups_path ? xstrdup(cfg->cgroups_path) : xasprintf("lc-%s", c->state.id);
+	if (lc_cgroup_create(cgpath, cfg, &c->state.cgroup, err) < 0)
 		return -1;
-	if (spawn_init(c, o, err) < 0)
+	if (spawn_init(c, cfg, o, err) < 0)
 		return -1;
 	return lc_state_write(c->dirfd, &c->state, err);
 }
@@ -234,13 +252,9 @@ int lc_container_load(struct lc_factory *f, const char *id, struct lc_container 
 		return errno == ENOENT ? cm_err_set(err, ENOENT, "container %s does not exist", id)
 		                       : cm_err_sys(err, "open %s/%s", f->root, id);
 	struct lc_container *c = container_new(f, id, dirfd);
-	_cleanup_free_ char *text = NULL;
-	size_t len;
 	free(c->state.id);
 	c->state.id = NULL;
-	if (lc_state_read(dirfd, &c->state, err) < 0 ||
-	    cm_read_file_at(dirfd, "config.json", 4 << 20, &text, &len, err) < 0 ||
-	    lc_config_parse(text, &c->cfg, err) < 0) {
+	if (lc_state_read(dirfd, &c->state, err) < 0) {
 		lc_container_free(c);
 		return cm_err_wrap(err, "load container %s", id);
 	}
@@ -262,7 +276,7 @@ int lc_container_start(struct lc_container *c, cm_err *err)
 		return cm_err_sys(err, "start container %s", c->state.id);
 	unlinkat(c->dirfd, "exec.fifo", 0);
 	if (c->sync_fd >= 0) {
-		int r = lc_process_wait_exec(c->sync_fd, c->cfg->process.args[0], err);
+		int r = lc_process_wait_exec(c->sync_fd, c->arg0 ? c->arg0 : "the process", err);
 		close(c->sync_fd);
 		c->sync_fd = -1;
 		if (r < 0)
@@ -297,9 +311,10 @@ pid_t lc_container_pid(const struct lc_container *c)
 	return c->state.pid;
 }
 
-const struct lc_config *lc_container_config(const struct lc_container *c)
+const struct lc_config *lc_container_config(struct lc_container *c)
 {
-	return c->cfg;
+	cm_err err;
+	return lc_container_load_config(c, &err) < 0 ? NULL : c->cfg;
 }
 
 const struct lc_cgroup *lc_container_cgroup(const struct lc_container *c)

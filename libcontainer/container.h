@@ -70,7 +70,8 @@ void lc_container_free(struct lc_container *c);
 
 const char *lc_container_id(const struct lc_container *c);
 pid_t lc_container_pid(const struct lc_container *c);
-const struct lc_config *lc_container_config(const struct lc_container *c);
+/* The container's config (from its state directory), or NULL if it cannot be read. */
+const struct lc_config *lc_container_config(struct lc_container *c);
 const struct lc_cgroup *lc_container_cgroup(const struct lc_container *c);
 const char *lc_container_rootfs(const struct lc_container *c);
 long long lc_container_created(const struct lc_container *c);

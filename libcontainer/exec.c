@@ -15,6 +15,8 @@
 int lc_container_exec(struct lc_container *c, struct lc_exec_opts *o, pid_t *pid, int *pidfd,
                       cm_err *err)
 {
+	if (lc_container_load_config(c, err) < 0)
+		return -1;
 	enum lc_status st = lc_container_status(c);
 	if (st != LC_RUNNING && st != LC_CREATED)
 		return cm_err_set(err, EINVAL, "container %s is %s", c->state.id,
@@ -26,6 +28,7 @@ int lc_container_exec(struct lc_container *c, struct lc_exec_opts *o, pid_t *pid
 	    .start_fd = -1,
 	    .tty_slave = -1,
 	    .exec_fd = -1,
+	    .cache_dirfd = c->f->cachefd,
 	    .args = o->args,
 	    .env = o->env,
 	    .cwd = o->cwd,

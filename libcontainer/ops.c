@@ -80,6 +80,8 @@ static void merge(int64_t *dst, int64_t v)
 
 int lc_container_update(struct lc_container *c, const struct lc_resources *r, cm_err *err)
 {
+	if (lc_container_load_config(c, err) < 0)
+		return -1;
 	if (lc_cgroup_update(&c->state.cgroup, r, err) < 0)
 		return cm_err_wrap(err, "update container %s", c->state.id);
 	struct lc_resources *cur = &c->cfg->resources;

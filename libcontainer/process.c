@@ -215,7 +215,7 @@ static int plan_build(const struct lc_spawn_req *r, struct lc_plan *p, cm_err *e
 		p->groups[i] = c->process.additional_gids[i];
 	p->no_new_privs = c->process.no_new_privileges;
 	if (lc_caps_from_process(&c->process, &p->caps, err) < 0 ||
-	    lc_seccomp_build(c->seccomp, &p->bpf, err) < 0)
+	    lc_seccomp_build_cached(c->seccomp, r->cache_dirfd, &p->bpf, err) < 0)
 		return -1;
 	p->argv = (char **)(r->args ? r->args : c->process.args);
 	p->envp = (char **)(r->env ? r->env : c->process.env);

@@ -19,6 +19,7 @@ struct lc_spawn_req {
 	int stdio[3];               /* -1: inherit */
 	int tty_slave;              /* -1: none */
 	int exec_fd;                /* -1: args[0] looked up in the container */
+	int cache_dirfd;            /* compiled seccomp programs; -1: none */
 	/* exec overrides; NULL/false: the config's */
 	char *const *args;
 	char *const *env;

@@ -1,11 +1,13 @@
 #define _GNU_SOURCE
 #include "libcontainer/seccomp.h"
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -181,6 +183,78 @@ int lc_seccomp_build(const struct lc_seccomp *s, struct lc_bpf *out, cm_err *err
 		if (add_rule(ctx, &s->syscalls[i], i, err) < 0)
 			return -1;
 	return export_bpf(ctx, out, err);
+}
+
+/* FNV-1a over every field, and the library's version: the name of a cached program. */
+static void hash_str(uint64_t *h, const char *s)
+{
+	for (; s && *s; s++)
+		*h = (*h ^ (unsigned char)*s) * 1099511628211ULL;
+	*h = (*h ^ 0xff) * 1099511628211ULL; /* a separator: "ab","c" differs from "a","bc" */
+}
+
+static void hash_u64(uint64_t *h, uint64_t v)
+{
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%llx", (unsigned long long)v);
+	hash_str(h, buf);
+}
+
+static uint64_t seccomp_key(const struct lc_seccomp *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+	const struct scmp_version *v = seccomp_version();
+	hash_u64(&h, ((uint64_t)v->major << 32) | (v->minor << 16) | v->micro);
+	hash_str(&h, s->default_action);
+	hash_u64(&h, (uint64_t)s->default_errno_ret);
+	for (size_t i = 0; s->architectures && s->architectures[i]; i++)
+		hash_str(&h, s->architectures[i]);
+	for (size_t i = 0; i < s->n_syscalls; i++) {
+		const struct lc_seccomp_rule *r = &s->syscalls[i];
+		hash_str(&h, "rule");
+		for (size_t k = 0; r->names[k]; k++)
+			hash_str(&h, r->names[k]);
+		hash_str(&h, r->action);
+		hash_u64(&h, (uint64_t)r->errno_ret);
+		for (size_t j = 0; j < r->n_args; j++) {
+			hash_u64(&h, r->args[j].index);
+			hash_u64(&h, r->args[j].value);
+			hash_u64(&h, r->args[j].value_two);
+			hash_str(&h, r->args[j].op);
+		}
+	}
+	return h;
+}
+
+static int read_cached(int dirfd, const char *name, struct lc_bpf *out)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	cm_err ignored;
+	if (cm_read_file_at(dirfd, name, 1 << 20, &data, &len, &ignored) < 0 || len == 0 ||
+	    len % sizeof(struct sock_filter) || len / sizeof(struct sock_filter) > 0xffff)
+		return -1;
+	out->prog.filter = (struct sock_filter *)cm_steal_ptr(data);
+	out->prog.len = (unsigned short)(len / sizeof(struct sock_filter));
+	return 0;
+}
+
+int lc_seccomp_build_cached(const struct lc_seccomp *s, int cache_dirfd, struct lc_bpf *out,
+                            cm_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s || cache_dirfd < 0)
+		return lc_seccomp_build(s, out, err);
+	char name[64];
+	snprintf(name, sizeof(name), "seccomp-%016llx.bpf", (unsigned long long)seccomp_key(s));
+	if (read_cached(cache_dirfd, name, out) == 0)
+		return 0;
+	if (lc_seccomp_build(s, out, err) < 0)
+		return -1;
+	cm_err ignored; /* a cache that cannot be written only costs time */
+	cm_write_file_replace_at(cache_dirfd, name, out->prog.filter,
+	                         out->prog.len * sizeof(struct sock_filter), 0600, &ignored);
+	return 0;
 }
 
 void lc_bpf_free(struct lc_bpf *b)
