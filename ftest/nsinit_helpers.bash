@@ -43,7 +43,9 @@ setup() {
 }
 
 # Every container under the test's root is deleted; no cgroup of ours may be left.
-teardown() {
+teardown() { nsinit_teardown; }
+
+nsinit_teardown() {
 	local id d
 	for d in "$STATE"/*/; do
 		[ -d "$d" ] || continue

@@ -330,7 +330,8 @@ static int remount_at(int rootfd, const char *rel, unsigned long flags)
 	return r;
 }
 
-static int idmapped_bind(const struct lc_mount_op *op, const char *target)
+/* move_mount onto the destination's fd itself: it does not follow a /proc/self/fd link */
+static int idmapped_bind(const struct lc_mount_op *op, int target_fd)
 {
 	unsigned int tree_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
 	if (op->flags & MS_REC)
@@ -352,8 +353,8 @@ static int idmapped_bind(const struct lc_mount_op *op, const char *target)
 	                     AT_EMPTY_PATH | ((op->flags & MS_REC) ? AT_RECURSIVE : 0), &attr,
 	                     sizeof(attr));
 	if (r == 0)
-		r = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target,
-		                 MOVE_MOUNT_F_EMPTY_PATH);
+		r = (int)syscall(SYS_move_mount, tree, "", target_fd, "",
+		                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 	int saved = errno;
 	close(tree);
 	errno = saved;
@@ -371,7 +372,7 @@ int lc_mount_op_run(int rootfd, const struct lc_mount_op *op)
 	fd_path(target, fd);
 	int r;
 	if (op->kind == LC_OP_IDMAP)
-		r = idmapped_bind(op, target);
+		r = idmapped_bind(op, fd);
 	else if (op->kind == LC_OP_BIND)
 		r = mount(op->source, target, "none", op->flags, NULL);
 	else

@@ -27,7 +27,7 @@
 #define DEFAULT_ROOT "/run/nsinit"
 
 struct args {
-	const char *root, *config, *id, *user, *cwd, *bundle, *image_path, *work_path;
+	const char *root, *config, *id, *user, *cwd, *bundle, *image_path, *work_path, *init;
 	char **env;
 	size_t n_env;
 	bool tty, force, all, detach, help;
@@ -43,11 +43,14 @@ static const char usage[] =
     "usage: nsinit [--root DIR] COMMAND [options] [-- CMD [ARG...]]\n"
     "commands:\n"
     "  config                      print the default container config (OCI JSON)\n"
-    "  exec [--tty] [--config F] [--id ID] [--user U] [--cwd D] [--env K=V]... -- CMD\n"
+    "  exec [--tty] [--config F] [--id ID] [--user U] [--cwd D] [--env K=V]... [--init PATH]\n"
+    "       -- CMD\n"
     "                              run CMD in a new container, or in container ID if it runs\n"
-    "  create [--config F] [--bundle DIR] --id ID   set a container up, waiting before exec\n"
+    "  create [--config F] [--bundle DIR] [--init PATH] --id ID\n"
+    "                              set a container up, waiting before exec; --init runs PATH\n"
+    "                              (a host file, outside the rootfs) instead of args[0]\n"
     "  start --id ID               let a created container exec its process\n"
-    "  run [--config F] [--bundle DIR] [--detach] --id ID   create and start\n"
+    "  run [--config F] [--bundle DIR] [--init PATH] [--detach] --id ID   create and start\n"
     "  state --id ID               print the container's state (JSON)\n"
     "  list                        the containers under the root\n"
     "  kill --id ID [--all] [SIG]  signal the init (or every process), default TERM\n"
@@ -114,6 +117,7 @@ static const char **string_option(struct args *a, const char *name)
 	    {"bundle", offsetof(struct args, bundle)},
 	    {"image-path", offsetof(struct args, image_path)},
 	    {"work-path", offsetof(struct args, work_path)},
+	    {"init", offsetof(struct args, init)},
 	};
 	for (size_t i = 0; i < CM_ARRAY_SIZE(opts); i++)
 		if (strcmp(opts[i].name, name) == 0)
@@ -388,6 +392,10 @@ static int exec_join(struct args *a, struct lc_container *c)
 	char **env = NULL;
 	size_t n = 0;
 	const struct lc_config *cfg = lc_container_config(c);
+	if (!cfg) {
+		fprintf(stderr, "nsinit: cannot read the config of container %s\n", a->id);
+		return 1;
+	}
 	for (size_t i = 0; cfg->process.env && cfg->process.env[i]; i++)
 		cm_strv_push(&env, &n, xstrdup(cfg->process.env[i]));
 	for (size_t i = 0; i < a->n_env; i++)
@@ -416,6 +424,15 @@ static int exec_join(struct args *a, struct lc_container *c)
 	return st.code;
 }
 
+/* --init PATH: an executable from outside the rootfs, run with execveat. */
+static int open_init(struct args *a, int *fd, cm_err *err)
+{
+	*fd = -1;
+	if (a->init && (*fd = open(a->init, O_RDONLY | O_CLOEXEC)) < 0)
+		return cm_err_sys(err, "open %s", a->init);
+	return 0;
+}
+
 /* A new container for the command: it lives as long as its first process. */
 static int exec_new(struct args *a, struct lc_factory *f)
 {
@@ -428,7 +445,12 @@ static int exec_new(struct args *a, struct lc_factory *f)
 		return die(&err);
 	}
 	_cleanup_free_ char *abs = absolute(bundle);
-	struct lc_create_opts o = {.bundle = abs, .stdio = {-1, -1, -1}, .init_fd = -1};
+	_cleanup_close_ int init_fd = -1;
+	if (open_init(a, &init_fd, &err) < 0) {
+		lc_config_free(cfg);
+		return die(&err);
+	}
+	struct lc_create_opts o = {.bundle = abs, .stdio = {-1, -1, -1}, .init_fd = init_fd};
 	struct lc_container *c;
 	_cleanup_close_ int sigfd = forward_signals();
 	int r = lc_container_run(f, a->id, cfg, &o, &c, &err);
@@ -496,7 +518,13 @@ static int cmd_create_run(struct args *a, bool start)
 		return die(&err);
 	}
 	_cleanup_free_ char *abs = absolute(bundle);
-	struct lc_create_opts o = {.bundle = abs, .stdio = {-1, -1, -1}, .init_fd = -1};
+	_cleanup_close_ int init_fd = -1;
+	if (open_init(a, &init_fd, &err) < 0) {
+		lc_config_free(cfg);
+		lc_factory_free(f);
+		return die(&err);
+	}
+	struct lc_create_opts o = {.bundle = abs, .stdio = {-1, -1, -1}, .init_fd = init_fd};
 	struct lc_container *c;
 	int r = start ? lc_container_run(f, a->id, cfg, &o, &c, &err)
 	              : lc_container_create(f, a->id, cfg, &o, &c, &err);

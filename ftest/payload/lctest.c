@@ -150,6 +150,17 @@ static int try_read(const char *path)
 	return 0;
 }
 
+static int cat(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	while (f && fgets(line, sizeof(line), f))
+		fputs(line, stdout);
+	if (f)
+		fclose(f);
+	return 0;
+}
+
 static int try_getpriority(void)
 {
 	errno = 0;
@@ -230,6 +241,8 @@ int main(int argc, char **argv)
 			try_write(arg), i++;
 		else if (!strcmp(cmd, "read"))
 			try_read(arg), i++;
+		else if (!strcmp(cmd, "cat"))
+			cat(arg), i++;
 		else if (!strcmp(cmd, "getpriority"))
 			try_getpriority();
 		else if (!strcmp(cmd, "alloc"))
