@@ -76,6 +76,33 @@ uint64_t lc_cg_read_u64(const char *dir, const char *file)
 	return strtoull(buf, NULL, 10);
 }
 
+/* The nodes every container gets in /dev, allowed after the config's own rules. */
+static const struct lc_device_rule default_allowed[] = {
+    {true, 'c', -1, -1, "m"},    {true, 'b', -1, -1, "m"}, {true, 'c', 1, 3, "rwm"},
+    {true, 'c', 1, 5, "rwm"},    {true, 'c', 1, 7, "rwm"}, {true, 'c', 1, 8, "rwm"},
+    {true, 'c', 1, 9, "rwm"},    {true, 'c', 5, 0, "rwm"}, {true, 'c', 5, 2, "rwm"},
+    {true, 'c', 136, -1, "rwm"},
+};
+
+struct lc_device_rule *lc_cgroup_device_rules(const struct lc_config *cfg, size_t *n)
+{
+	const struct lc_resources *r = &cfg->resources;
+	struct lc_device_rule *v =
+	    xcalloc(r->n_devices + CM_ARRAY_SIZE(default_allowed) + cfg->n_devices + 1, sizeof(*v));
+	*n = 0;
+	for (size_t i = 0; i < r->n_devices; i++)
+		v[(*n)++] = r->devices[i];
+	for (size_t i = 0; i < CM_ARRAY_SIZE(default_allowed); i++)
+		v[(*n)++] = default_allowed[i];
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		const struct lc_device *d = &cfg->devices[i];
+		if (d->type != 'p') /* fifos are no device to the cgroup */
+			v[(*n)++] = (struct lc_device_rule){true, d->type == 'u' ? 'c' : d->type,
+			                                    d->major, d->minor, "rwm"};
+	}
+	return v;
+}
+
 const char *lc_cgroup_dir(const struct lc_cgroup *cg, const char *ctrl)
 {
 	for (size_t i = 0; i < cg->n; i++)

@@ -61,6 +61,11 @@ int lc_cgroup_v2_freeze(const struct lc_cgroup *cg, bool frozen, cm_err *err);
 int lc_cgroup_v2_stats(const struct lc_cgroup *cg, struct lc_cgroup_stats *st, cm_err *err);
 int lc_cgroup_v2_oom_fd(const struct lc_cgroup *cg, int *fd, cm_err *err);
 /* Shared by both. */
+/* The device rules in force: the config's, then the default nodes and the config's devices
+ * (owned array; the strings are the config's or static). */
+struct lc_device_rule *lc_cgroup_device_rules(const struct lc_config *cfg, size_t *n);
+/* v2: the rules as an eBPF program attached to the group's directory. */
+int lc_cgroup_v2_devices(const char *dir, const struct lc_config *cfg, cm_err *err);
 int lc_cg_write(const char *dir, const char *file, const char *value, cm_err *err);
 int lc_cg_read(const char *dir, const char *file, char *buf, size_t size, cm_err *err);
 uint64_t lc_cg_read_u64(const char *dir, const char *file);

@@ -83,17 +83,6 @@ static void format_rule(char *buf, size_t size, char type, int64_t major, int64_
 	snprintf(buf, size, "%c %s:%s %s", type, ma, mi, access && *access ? access : "rwm");
 }
 
-/* The nodes every container gets in /dev, always allowed after the config's own rules. */
-static const struct {
-	char type;
-	int64_t major, minor;
-	const char *access;
-} default_allowed[] = {
-    {'c', -1, -1, "m"}, {'b', -1, -1, "m"},    {'c', 1, 3, "rwm"}, {'c', 1, 5, "rwm"},
-    {'c', 1, 7, "rwm"}, {'c', 1, 8, "rwm"},    {'c', 1, 9, "rwm"}, {'c', 5, 0, "rwm"},
-    {'c', 5, 2, "rwm"}, {'c', 136, -1, "rwm"},
-};
-
 /* Each rule is one write(2) to the same open file: devices.allow and .deny take one a write. */
 static int write_rule(int fd, const char *dir, const char *file, const char *rule, cm_err *err)
 {
@@ -115,27 +104,15 @@ static int set_devices(const char *dir, const struct lc_config *cfg, cm_err *err
 	_cleanup_close_ int deny = open(path, O_WRONLY | O_CLOEXEC);
 	if (allow < 0 || deny < 0)
 		return cm_err_sys(err, "open %s", path);
-	const struct lc_resources *r = &cfg->resources;
-	for (size_t i = 0; i < r->n_devices; i++) {
-		const struct lc_device_rule *d = &r->devices[i];
+	size_t n;
+	_cleanup_free_ struct lc_device_rule *rules = lc_cgroup_device_rules(cfg, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct lc_device_rule *d = &rules[i];
 		format_rule(rule, sizeof(rule), d->type, d->major, d->minor, d->access);
 		if (d->type == 'a')
 			snprintf(rule, sizeof(rule), "a");
 		if (write_rule(d->allow ? allow : deny, dir,
 		               d->allow ? "devices.allow" : "devices.deny", rule, err) < 0)
-			return -1;
-	}
-	for (size_t i = 0; i < CM_ARRAY_SIZE(default_allowed); i++) {
-		format_rule(rule, sizeof(rule), default_allowed[i].type, default_allowed[i].major,
-		            default_allowed[i].minor, default_allowed[i].access);
-		if (write_rule(allow, dir, "devices.allow", rule, err) < 0)
-			return -1;
-	}
-	for (size_t i = 0; i < cfg->n_devices; i++) {
-		const struct lc_device *d = &cfg->devices[i];
-		format_rule(rule, sizeof(rule), d->type == 'u' ? 'c' : d->type, d->major, d->minor,
-		            "rwm");
-		if (d->type != 'p' && write_rule(allow, dir, "devices.allow", rule, err) < 0)
 			return -1;
 	}
 	return 0;

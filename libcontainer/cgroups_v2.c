@@ -98,28 +98,10 @@ int lc_cgroup_v2_update(const struct lc_cgroup *cg, const struct lc_resources *r
 	return 0;
 }
 
-/* Device rules on v2 need an eBPF program attached to the group; this runtime does not build
- * one yet, so rules beyond "deny everything but the default nodes" are refused, not ignored. */
-static int check_devices(const struct lc_config *cfg, cm_err *err)
-{
-	for (size_t i = 0; i < cfg->resources.n_devices; i++) {
-		const struct lc_device_rule *d = &cfg->resources.devices[i];
-		if (d->allow || d->type != 'a')
-			return cm_err_set(
-			    err, ENOTSUP,
-			    "field linux.resources.devices[%zu]: device rules are not "
-			    "supported on cgroup v2",
-			    i);
-	}
-	return 0;
-}
-
 int lc_cgroup_v2_create(const char *path, const struct lc_config *cfg, struct lc_cgroup *cg,
                         cm_err *err)
 {
 	cg->version = 2;
-	if (check_devices(cfg, err) < 0)
-		return -1;
 	_cleanup_free_ char *own = path[0] == '/' ? xstrdup("") : own_group();
 	char *dir = path[0] == '/'
 	                ? xasprintf("/sys/fs/cgroup%s", path)
@@ -127,7 +109,7 @@ int lc_cgroup_v2_create(const char *path, const struct lc_config *cfg, struct lc
 	cg->ctrl[0] = xstrdup("unified");
 	cg->dir[0] = dir;
 	cg->n = 1;
-	if (make_group(dir, err) < 0)
+	if (make_group(dir, err) < 0 || lc_cgroup_v2_devices(dir, cfg, err) < 0)
 		return -1;
 	return lc_cgroup_v2_update(cg, &cfg->resources, err);
 }
