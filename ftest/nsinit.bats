@@ -244,3 +244,27 @@ c["process"]["args"] = ["/bin/sh", "-c", "/lctest info; cat /proc/self/uid_map; 
 	nsinit delete --force --id "$ID"
 	assert_gone "$ID" "$pid"
 }
+
+@test "inside: sysctls of the container's namespaces, oom_score_adj, domainname" {
+	mkconfig '
+c["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.shmmni": "1000"}
+c["process"]["oomScoreAdj"] = 500
+c["domainname"] = "example.test"
+c["linux"]["namespaces"].append({"type": "cgroup"})
+c["process"]["args"] = ["/bin/sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni /proc/self/oom_score_adj /proc/sys/kernel/domainname; readlink /proc/self/ns/cgroup"]'
+	host_fwd=$(cat /proc/sys/net/ipv4/ip_forward) host_shm=$(cat /proc/sys/kernel/shmmni)
+	run nsinit exec --config config.json --id "$ID"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = 1 ]
+	[ "${lines[1]}" = 1000 ]
+	[ "${lines[2]}" = 500 ]
+	[ "${lines[3]}" = example.test ]
+	[ "${lines[4]}" != "$(readlink /proc/self/ns/cgroup)" ]
+	# the host's own values are untouched
+	[ "$(cat /proc/sys/net/ipv4/ip_forward)" = "$host_fwd" ]
+	[ "$(cat /proc/sys/kernel/shmmni)" = "$host_shm" ]
+	mkconfig 'c["linux"]["sysctl"] = {"kernel.panic": "1"}'
+	run nsinit exec --config config.json --id "$ID" -- true
+	[[ "$output" == *"linux.sysctl.kernel.panic: not in a namespace the container owns"* ]]
+}
