@@ -109,3 +109,11 @@ start_sleeper() {
 	[ "$status" -eq 0 ]
 	assert_gone "$ID"
 }
+
+@test "no fd the caller left open without O_CLOEXEC reaches the container" {
+	mkconfig
+	run bash -c "exec 9>'$T/leak'; '$NSINIT' --root '$STATE' exec --config config.json --id $ID -- /bin/ls /proc/self/fd"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo $output)" = "0 1 2 3" ]
+}

@@ -15,6 +15,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
 static __attribute__((noreturn)) void fail(const struct lc_plan *p, int step, int index)
 {
 	struct lc_report r = {step, errno, index};
@@ -200,6 +204,8 @@ void lc_init_run(const struct lc_plan *p)
 		fail(p, LC_STEP_SETSID, -1);
 	if (setup_stdio(p) < 0)
 		fail(p, LC_STEP_STDIO, -1);
+	/* nothing the caller left open without O_CLOEXEC reaches the container */
+	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (p->hostname && sethostname(p->hostname, str_len(p->hostname)) < 0)
 		fail(p, LC_STEP_HOSTNAME, -1);
 	if (p->domainname && setdomainname(p->domainname, str_len(p->domainname)) < 0)

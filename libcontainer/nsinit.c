@@ -340,20 +340,19 @@ static bool copy_fd(int from, int to)
 /* Relays the terminal and forwards signals until pidfd is readable (the process exited). */
 static void wait_process(int pidfd, pid_t pid, struct relay *r, int sigfd)
 {
-	bool in_open = r->master >= 0;
+	bool in_open = r->master >= 0, out_open = r->master >= 0;
 	for (;;) {
 		struct pollfd p[4] = {{pidfd, POLLIN, 0},
 		                      {sigfd, POLLIN, 0},
-		                      {r->master, POLLIN, 0},
+		                      {out_open ? r->master : -1, POLLIN, 0},
 		                      {in_open ? 0 : -1, POLLIN, 0}};
 		if (poll(p, 4, -1) < 0 && errno != EINTR)
 			break;
-		if (p[2].revents & (POLLIN | POLLHUP)) {
-			if (!copy_fd(r->master, 1))
-				r->master =
-				    r->master; /* the slave side closed; wait for the exit */
-		}
-		if (p[3].revents & (POLLIN | POLLHUP))
+		/* EIO once every holder of the slave closed it: only the exit is left to wait for
+		 */
+		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
+			out_open = copy_fd(r->master, 1);
+		if (p[3].revents & (POLLIN | POLLHUP | POLLERR))
 			in_open = copy_fd(0, r->master);
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -368,7 +367,7 @@ static void wait_process(int pidfd, pid_t pid, struct relay *r, int sigfd)
 			break;
 	}
 	/* what the process wrote just before it exited */
-	if (r->master >= 0) {
+	if (r->master >= 0 && out_open) {
 		fcntl(r->master, F_SETFL, O_NONBLOCK);
 		while (copy_fd(r->master, 1))
 			;
