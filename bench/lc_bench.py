@@ -11,14 +11,28 @@ import time
 LCTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lctime")
 
 
-def measure(name, argv, n):
+def run_lctime(argv, n):
     """argv may hold %d for the run number; lctime runs it n times after a warm-up."""
     out = subprocess.run([LCTIME, str(n)] + argv, check=True, stdout=subprocess.PIPE,
                          stdin=subprocess.DEVNULL).stdout.decode().split("\n")
-    rows = [tuple(int(x) for x in line.split()) for line in out if line.strip()]
-    times = [ns / 1e6 for ns, _ in rows]
-    return {"name": name, "median_ms": statistics.median(times),
-            "p90_ms": sorted(times)[int(n * 0.9) - 1], "rss_kb": max(r for _, r in rows)}
+    return [tuple(int(x) for x in line.split()) for line in out if line.strip()]
+
+
+def measure_all(runs, n, rounds=10):
+    """Interleaves the runtimes, n/rounds runs each per round, so that whatever else the
+    machine does meanwhile weighs on all of them alike."""
+    rows = {name: [] for name, _ in runs}
+    for r in range(rounds):
+        for name, argv in runs:
+            argv = [a.replace("%d", f"{r}x%d") for a in argv]
+            rows[name] += run_lctime(argv, n // rounds)
+    results = []
+    for name, _ in runs:
+        times = sorted(ns / 1e6 for ns, _ in rows[name])
+        results.append({"name": name, "median_ms": statistics.median(times),
+                        "p90_ms": times[int(len(times) * 0.9) - 1],
+                        "rss_kb": max(r for _, r in rows[name])})
+    return results
 
 
 def main():
@@ -34,7 +48,7 @@ def main():
     for rt in ("crun", "runc"):
         if subprocess.call(["sh", "-c", f"command -v {rt} >/dev/null"]) == 0:
             runs.append((rt, [rt, "--root", f"{root}/{rt}", "run", "--bundle", bundle, "b%d"]))
-    results = [measure(name, argv, n) for name, argv in runs]
+    results = measure_all(runs, n)
     by = {r["name"]: r for r in results}
     print(f"{n} sequential create+run+delete of /bin/true (busybox rootfs; mnt, uts, ipc, pid, "
           f"net namespaces; memory and pids cgroups; default capabilities and seccomp)")
