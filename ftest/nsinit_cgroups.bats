@@ -151,3 +151,26 @@ SH
 	[[ "$output" == *"frozen 1"* ]]
 	[[ "$output" == *"dir removed"* ]]
 }
+
+@test "a memory threshold notification fires when usage crosses it" {
+	mkconfig '
+c["linux"]["resources"]["memory"] = {"limit": 134217728}
+c["process"]["args"] = ["/bin/sh", "-c", "read go; /lctest alloc 32; read done"]'
+	mkfifo "$T/go"
+	nsinit create --config config.json --id "$ID" >"$T/log" 2>&1 <"$T/go" &
+	exec 7>"$T/go"
+	wait_for '[ "$(state_field "$ID" status 2>/dev/null)" = created ]'
+	nsinit oom --id "$ID" --memory-threshold 16777216 >"$T/oom" 2>&1 &
+	oom_pid=$!
+	wait_for 'grep -q watching "$T/oom"'
+	nsinit start --id "$ID"
+	echo go >&7
+	wait_for 'grep -q "allocated all" "$T/log"'
+	wait_for 'grep -q threshold "$T/oom"'
+	echo done >&7
+	exec 7>&-
+	wait "$oom_pid"
+	cat "$T/oom"
+	grep -q "threshold: memory usage of $ID crossed 16777216 bytes" "$T/oom"
+	! grep -q "oom:" "$T/oom"
+}

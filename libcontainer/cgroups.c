@@ -270,3 +270,12 @@ int lc_cgroup_oom_fd(const struct lc_cgroup *cg, int *fd, int *version, cm_err *
 	return cg->version == 2 ? lc_cgroup_v2_oom_fd(cg, fd, err)
 	                        : lc_cgroup_v1_oom_fd(cg, fd, err);
 }
+
+int lc_cgroup_threshold_fd(const struct lc_cgroup *cg, uint64_t bytes, int *fd, cm_err *err)
+{
+	if (cg->version == 2)
+		return cm_err_set(err, ENOTSUP,
+		                  "memory thresholds need cgroup v1; on v2 set "
+		                  "memory.high and watch memory.events");
+	return lc_cgroup_v1_threshold_fd(cg, bytes, fd, err);
+}

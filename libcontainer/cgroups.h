@@ -43,6 +43,10 @@ int lc_cgroup_stats(const struct lc_cgroup *cg, struct lc_cgroup_stats *st, cm_e
 /* An fd that becomes readable on each OOM kill in the group (v1: eventfd on
  * memory.oom_control, 8-byte counter; v2: inotify on memory.events). */
 int lc_cgroup_oom_fd(const struct lc_cgroup *cg, int *fd, int *version, cm_err *err);
+/* An eventfd that becomes readable when memory usage crosses bytes, either way (cgroup v1
+ * only: v2 has memory.high and the events of lc_cgroup_oom_fd instead). */
+int lc_cgroup_threshold_fd(const struct lc_cgroup *cg, uint64_t bytes, int *fd, cm_err *err);
+int lc_cgroup_v1_threshold_fd(const struct lc_cgroup *cg, uint64_t bytes, int *fd, cm_err *err);
 /* The directory of one controller ("memory"), or NULL. */
 const char *lc_cgroup_dir(const struct lc_cgroup *cg, const char *ctrl);
 void lc_cgroup_clear(struct lc_cgroup *cg);

@@ -281,3 +281,23 @@ int lc_cgroup_v1_oom_fd(const struct lc_cgroup *cg, int *out, cm_err *err)
 	*out = cm_steal_fd(efd);
 	return 0;
 }
+
+int lc_cgroup_v1_threshold_fd(const struct lc_cgroup *cg, uint64_t bytes, int *out, cm_err *err)
+{
+	const char *dir = lc_cgroup_dir(cg, "memory");
+	if (!dir)
+		return cm_err_set(err, ENOTSUP, "the memory controller is not available");
+	_cleanup_free_ char *usage = xasprintf("%s/memory.usage_in_bytes", dir);
+	_cleanup_close_ int ufd = open(usage, O_RDONLY | O_CLOEXEC);
+	if (ufd < 0)
+		return cm_err_sys(err, "open %s", usage);
+	_cleanup_close_ int efd = eventfd(0, EFD_CLOEXEC);
+	if (efd < 0)
+		return cm_err_sys(err, "eventfd");
+	char line[96];
+	snprintf(line, sizeof(line), "%d %d %" PRIu64, efd, ufd, bytes);
+	if (lc_cg_write(dir, "cgroup.event_control", line, err) < 0)
+		return -1;
+	*out = cm_steal_fd(efd);
+	return 0;
+}

@@ -97,6 +97,8 @@ int lc_container_update(struct lc_container *c, const struct lc_resources *r, cm
 /* An fd readable on each OOM kill (v1: an eventfd, read its 8-byte counter; v2: inotify on
  * memory.events). */
 int lc_container_oom_fd(struct lc_container *c, int *fd, cm_err *err);
+/* An eventfd readable each time memory usage crosses bytes (cgroup v1). */
+int lc_container_threshold_fd(struct lc_container *c, uint64_t bytes, int *fd, cm_err *err);
 
 struct lc_criu_opts {
 	const char *image_path;

@@ -34,7 +34,8 @@ struct args {
 	struct lc_criu_opts criu;
 	struct lc_resources update;
 	bool has_update;
-	char **rest; /* positional arguments after the command, and everything after -- */
+	int64_t threshold; /* oom --memory-threshold */
+	char **rest;       /* positional arguments after the command, and everything after -- */
 	size_t n_rest;
 	const char *command;
 };
@@ -61,7 +62,8 @@ static const char usage[] =
     "  update --id ID [--memory N] [--memory-reservation N] [--memory-swap N]\n"
     "         [--cpu-shares N] [--cpu-quota N] [--cpu-period N] [--cpuset-cpus S]\n"
     "         [--cpuset-mems S] [--pids-limit N] [--blkio-weight N]\n"
-    "  oom --id ID                 print a line for each OOM kill until the container exits\n"
+    "  oom --id ID [--memory-threshold N]   print a line for each OOM kill (and each time\n"
+    "                              memory usage crosses N bytes) until the container exits\n"
     "  checkpoint --id ID --image-path P [--work-path W] [--leave-running]\n"
     "         [--tcp-established] [--ext-unix-sk] [--shell-job]\n"
     "  restore --id ID --image-path P [--work-path W] [...the same flags]\n"
@@ -96,6 +98,8 @@ static int64_t *update_field(struct args *a, const char *name)
 	    {"pids-limit", offsetof(struct lc_resources, pids_limit)},
 	    {"blkio-weight", offsetof(struct lc_resources, blkio_weight)},
 	};
+	if (strcmp(name, "memory-threshold") == 0)
+		return &a->threshold;
 	for (size_t i = 0; i < CM_ARRAY_SIZE(fields); i++)
 		if (strcmp(fields[i].flag, name) == 0)
 			return (int64_t *)((char *)&a->update + fields[i].off);
@@ -166,7 +170,7 @@ static int set_value(struct args *a, const char *name, const char *value)
 		*n = strtoll(value, &end, 10);
 		if (errno || *end || end == value)
 			return bad_usage("--%s needs a number", name);
-		a->has_update = true;
+		a->has_update = strcmp(name, "memory-threshold") != 0;
 	} else
 		return bad_usage("unknown option --%s", name);
 	return 0;
@@ -641,28 +645,34 @@ static int cmd_stats(struct lc_container *c, cm_err *err)
 	return print_json(o);
 }
 
-/* One line per OOM kill, until the container's init exits. */
-static int cmd_oom(struct lc_container *c, cm_err *err)
+/* One line per OOM kill (and threshold crossing), until the container's init exits. */
+static int cmd_oom(struct lc_container *c, int64_t threshold, cm_err *err)
 {
-	int fd, pidfd = lc_container_pidfd(c, err);
+	int fd, tfd = -1, pidfd = lc_container_pidfd(c, err);
 	if (pidfd < 0 || lc_container_oom_fd(c, &fd, err) < 0)
 		return -1;
+	if (threshold > 0 && lc_container_threshold_fd(c, (uint64_t)threshold, &tfd, err) < 0) {
+		close(fd);
+		return -1;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("watching %s for OOM kills\n", lc_container_id(c));
 	for (;;) {
-		struct pollfd p[2] = {{fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		struct pollfd p[3] = {{fd, POLLIN, 0}, {pidfd, POLLIN, 0}, {tfd, POLLIN, 0}};
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			break;
-		if (p[0].revents & POLLIN) {
-			char buf[4096];
-			if (read(fd, buf, sizeof(buf)) > 0)
-				printf("oom: container %s hit its memory limit\n",
-				       lc_container_id(c));
-		}
+		char buf[4096];
+		if ((p[0].revents & POLLIN) && read(fd, buf, sizeof(buf)) > 0)
+			printf("oom: container %s hit its memory limit\n", lc_container_id(c));
+		if ((p[2].revents & POLLIN) && read(tfd, buf, sizeof(buf)) > 0)
+			printf("threshold: memory usage of %s crossed %lld bytes\n",
+			       lc_container_id(c), (long long)threshold);
 		if (p[1].revents & POLLIN)
 			break;
 	}
 	close(fd);
+	if (tfd >= 0)
+		close(tfd);
 	return 0;
 }
 
@@ -703,7 +713,7 @@ static int cmd_on_container(struct args *a)
 		r = a->has_update ? lc_container_update(c, &a->update, &err)
 		                  : cm_err_set(&err, EINVAL, "update: no resource given");
 	} else if (!strcmp(cmd, "oom")) {
-		r = cmd_oom(c, &err);
+		r = cmd_oom(c, a->threshold, &err);
 	} else if (!strcmp(cmd, "checkpoint") || !strcmp(cmd, "restore")) {
 		a->criu.image_path = a->image_path;
 		a->criu.work_path = a->work_path;

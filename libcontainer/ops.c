@@ -110,3 +110,8 @@ int lc_container_oom_fd(struct lc_container *c, int *fd, cm_err *err)
 	int version;
 	return lc_cgroup_oom_fd(&c->state.cgroup, fd, &version, err);
 }
+
+int lc_container_threshold_fd(struct lc_container *c, uint64_t bytes, int *fd, cm_err *err)
+{
+	return lc_cgroup_threshold_fd(&c->state.cgroup, bytes, fd, err);
+}
