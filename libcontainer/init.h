@@ -60,6 +60,7 @@ enum lc_mount_kind {
 	LC_OP_BIND,    /* a bind mount of a host path, then a remount for its flags */
 	LC_OP_IDMAP,   /* a bind mount through open_tree + mount_setattr(MOUNT_ATTR_IDMAP) */
 	LC_OP_REMOUNT, /* change the flags of what is mounted at dest */
+	LC_OP_SETATTR, /* the same for dest and every mount below it, in one mount_setattr */
 };
 
 struct lc_mount_op {

@@ -118,57 +118,53 @@ static bool is_file(const char *path)
 /* On cgroup v1 a "cgroup" mount is a tmpfs with the container's own group of each controller
  * bound into it; on v2 it is cgroup2 itself (the container's cgroup namespace, if any, roots
  * it). */
+/* mount_setattr(2) (5.12) sets flags on a whole tree in one call. */
+static bool have_mount_setattr(void)
+{
+	return syscall(SYS_mount_setattr, -1, "", AT_EMPTY_PATH, NULL, 0) < 0 && errno != ENOSYS;
+}
+
+static struct lc_mount_op *plan_op(struct lc_plan *p, size_t *cap, int kind, int idx,
+                                   const char *source, char *dest, const char *fstype)
+{
+	struct lc_mount_op *op = add_op(p, cap);
+	op->kind = kind;
+	op->index = idx;
+	op->source = source ? xstrdup(source) : NULL;
+	op->dest = dest;
+	op->fstype = fstype ? xstrdup(fstype) : NULL;
+	return op;
+}
+
+/* On cgroup v1 a "cgroup" mount is a tmpfs with the container's own group of each controller
+ * bound into it; on v2 it is cgroup2 itself (the container's cgroup namespace, if any, roots
+ * it). The flags go on the whole tree at the end: one mount_setattr instead of a remount per
+ * controller. */
 static int plan_cgroup(struct lc_plan *p, size_t *cap, const struct lc_mount *m, int idx,
                        const struct parsed_options *o, const struct lc_cgroup *cg)
 {
-	const char *dest = rel_dest(m->destination);
+	char *dest = rel_dest(m->destination);
+	unsigned long ro = o->flags & MS_RDONLY;
 	unsigned long base =
-	    (o->flags & ~(MS_RDONLY | MS_BIND | MS_REC)) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	    (o->flags & ~(ro | MS_BIND | MS_REC)) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	if (cg->version == 2) {
-		struct lc_mount_op *op = add_op(p, cap);
-		*op = (struct lc_mount_op){LC_OP_MOUNT,
-		                           idx,
-		                           xstrdup("cgroup2"),
-		                           dest,
-		                           xstrdup("cgroup2"),
-		                           base | (o->flags & MS_RDONLY),
-		                           0,
-		                           0,
-		                           NULL,
-		                           false,
-		                           -1};
+		plan_op(p, cap, LC_OP_MOUNT, idx, "cgroup2", dest, "cgroup2")->flags = base | ro;
 		return 0;
 	}
-	struct lc_mount_op *op = add_op(p, cap);
-	*op = (struct lc_mount_op){LC_OP_MOUNT,
-	                           idx,
-	                           xstrdup("tmpfs"),
-	                           dest,
-	                           xstrdup("tmpfs"),
-	                           base,
-	                           0,
-	                           0,
-	                           xstrdup("mode=755"),
-	                           false,
-	                           -1};
+	bool setattr = have_mount_setattr();
+	struct lc_mount_op *op = plan_op(p, cap, LC_OP_MOUNT, idx, "tmpfs", dest, "tmpfs");
+	op->flags = base;
+	op->data = xstrdup("mode=755");
 	for (size_t i = 0; i < cg->n; i++) {
-		op = add_op(p, cap);
-		*op = (struct lc_mount_op){LC_OP_BIND,
-		                           idx,
-		                           xstrdup(cg->dir[i]),
-		                           xasprintf("%s/%s", dest, cg->ctrl[i]),
-		                           NULL,
-		                           MS_BIND,
-		                           base | (o->flags & MS_RDONLY),
-		                           0,
-		                           NULL,
-		                           false,
-		                           -1};
+		char *sub = xasprintf("%s/%s", dest, cg->ctrl[i]);
+		op = plan_op(p, cap, LC_OP_BIND, idx, cg->dir[i], sub, NULL);
+		op->flags = MS_BIND;
+		op->remount_flags = setattr ? 0 : base | ro;
 	}
-	if (o->flags & MS_RDONLY) {
-		op = add_op(p, cap);
-		*op = (struct lc_mount_op){LC_OP_REMOUNT,    idx, NULL, xstrdup(dest), NULL, 0,
-		                           base | MS_RDONLY, 0,   NULL, false,         -1};
+	if (setattr || ro) {
+		op = plan_op(p, cap, setattr ? LC_OP_SETATTR : LC_OP_REMOUNT, idx, NULL,
+		             xstrdup(dest), NULL);
+		op->remount_flags = base | ro;
 	}
 	return 0;
 }
@@ -361,8 +357,32 @@ static int idmapped_bind(const struct lc_mount_op *op, int target_fd)
 	return r;
 }
 
+static int setattr_tree(int rootfd, const struct lc_mount_op *op)
+{
+	int fd = openat2_in_root(rootfd, op->dest, O_PATH);
+	if (fd < 0)
+		return -1;
+	struct mount_attr attr = {.attr_set = 0};
+	if (op->remount_flags & MS_RDONLY)
+		attr.attr_set |= MOUNT_ATTR_RDONLY;
+	if (op->remount_flags & MS_NOSUID)
+		attr.attr_set |= MOUNT_ATTR_NOSUID;
+	if (op->remount_flags & MS_NODEV)
+		attr.attr_set |= MOUNT_ATTR_NODEV;
+	if (op->remount_flags & MS_NOEXEC)
+		attr.attr_set |= MOUNT_ATTR_NOEXEC;
+	int r = (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+	                     sizeof(attr));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
 int lc_mount_op_run(int rootfd, const struct lc_mount_op *op)
 {
+	if (op->kind == LC_OP_SETATTR)
+		return setattr_tree(rootfd, op);
 	if (op->kind == LC_OP_REMOUNT)
 		return remount_at(rootfd, op->dest, MS_REMOUNT | MS_BIND | op->remount_flags);
 	int fd = lc_open_in_root(rootfd, op->dest, true, op->dest_is_file);
