@@ -120,19 +120,35 @@ void lc_cgroup_clear(struct lc_cgroup *cg)
 	cg->n = 0;
 }
 
-int lc_cgroup_create(const char *path, const struct lc_config *cfg, struct lc_cgroup *cg,
-                     cm_err *err)
+void lc_cgroup_resolve(const char *path, struct lc_cgroup *cg)
 {
 	memset(cg, 0, sizeof(*cg));
-	cg->version = cgroup_version();
-	int r = cg->version == 2 ? lc_cgroup_v2_create(path, cfg, cg, err)
-	                         : lc_cgroup_v1_create(path, cfg, cg, err);
+	if (cgroup_version() == 2)
+		lc_cgroup_v2_resolve(path, cg);
+	else
+		lc_cgroup_v1_resolve(path, cg);
+}
+
+int lc_cgroup_setup(const struct lc_cgroup *cg, const struct lc_config *cfg, cm_err *err)
+{
+	int r =
+	    cg->version == 2 ? lc_cgroup_v2_setup(cg, cfg, err) : lc_cgroup_v1_setup(cg, cfg, err);
 	if (r < 0) {
 		cm_err tmp;
 		lc_cgroup_destroy(cg, &tmp);
-		lc_cgroup_clear(cg);
 	}
 	return r;
+}
+
+int lc_cgroup_create(const char *path, const struct lc_config *cfg, struct lc_cgroup *cg,
+                     cm_err *err)
+{
+	lc_cgroup_resolve(path, cg);
+	if (lc_cgroup_setup(cg, cfg, err) < 0) {
+		lc_cgroup_clear(cg);
+		return -1;
+	}
+	return 0;
 }
 
 int lc_cgroup_add_pid(const struct lc_cgroup *cg, pid_t pid, cm_err *err)

@@ -31,6 +31,9 @@ struct lc_cgroup_stats {
  * group) in every controller and applies the resources; extra_devices are allowed too. */
 int lc_cgroup_create(const char *cgroups_path, const struct lc_config *cfg, struct lc_cgroup *cg,
                      cm_err *err);
+/* The same in two steps: where the groups will be (no side effect), then making them. */
+void lc_cgroup_resolve(const char *cgroups_path, struct lc_cgroup *cg);
+int lc_cgroup_setup(const struct lc_cgroup *cg, const struct lc_config *cfg, cm_err *err);
 int lc_cgroup_add_pid(const struct lc_cgroup *cg, pid_t pid, cm_err *err);
 int lc_cgroup_update(const struct lc_cgroup *cg, const struct lc_resources *r, cm_err *err);
 int lc_cgroup_freeze(const struct lc_cgroup *cg, bool frozen, cm_err *err);
@@ -52,14 +55,14 @@ const char *lc_cgroup_dir(const struct lc_cgroup *cg, const char *ctrl);
 void lc_cgroup_clear(struct lc_cgroup *cg);
 
 /* Internal: the two implementations. */
-int lc_cgroup_v1_create(const char *path, const struct lc_config *cfg, struct lc_cgroup *cg,
-                        cm_err *err);
+void lc_cgroup_v1_resolve(const char *path, struct lc_cgroup *cg);
+int lc_cgroup_v1_setup(const struct lc_cgroup *cg, const struct lc_config *cfg, cm_err *err);
 int lc_cgroup_v1_update(const struct lc_cgroup *cg, const struct lc_resources *r, cm_err *err);
 int lc_cgroup_v1_freeze(const struct lc_cgroup *cg, bool frozen, cm_err *err);
 int lc_cgroup_v1_stats(const struct lc_cgroup *cg, struct lc_cgroup_stats *st, cm_err *err);
 int lc_cgroup_v1_oom_fd(const struct lc_cgroup *cg, int *fd, cm_err *err);
-int lc_cgroup_v2_create(const char *path, const struct lc_config *cfg, struct lc_cgroup *cg,
-                        cm_err *err);
+void lc_cgroup_v2_resolve(const char *path, struct lc_cgroup *cg);
+int lc_cgroup_v2_setup(const struct lc_cgroup *cg, const struct lc_config *cfg, cm_err *err);
 int lc_cgroup_v2_update(const struct lc_cgroup *cg, const struct lc_resources *r, cm_err *err);
 int lc_cgroup_v2_freeze(const struct lc_cgroup *cg, bool frozen, cm_err *err);
 int lc_cgroup_v2_stats(const struct lc_cgroup *cg, struct lc_cgroup_stats *st, cm_err *err);

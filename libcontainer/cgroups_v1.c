@@ -166,26 +166,27 @@ int lc_cgroup_v1_update(const struct lc_cgroup *cg, const struct lc_resources *r
 	       write_i64(cg, "blkio", "blkio.weight", r->blkio_weight, err);
 }
 
-int lc_cgroup_v1_create(const char *path, const struct lc_config *cfg, struct lc_cgroup *cg,
-                        cm_err *err)
+void lc_cgroup_v1_resolve(const char *path, struct lc_cgroup *cg)
 {
 	cg->version = 1;
 	for (size_t i = 0; i < CM_ARRAY_SIZE(controllers); i++) {
 		_cleanup_free_ char *mnt = xasprintf("/sys/fs/cgroup/%s", controllers[i]);
 		if (access(mnt, F_OK) < 0)
 			continue;
-		char *dir = group_dir(controllers[i], path);
 		cg->ctrl[cg->n] = xstrdup(controllers[i]);
-		cg->dir[cg->n++] = dir;
-		if (make_group(dir, strcmp(controllers[i], "cpuset") == 0, err) < 0)
-			return -1;
+		cg->dir[cg->n++] = group_dir(controllers[i], path);
 	}
+}
+
+int lc_cgroup_v1_setup(const struct lc_cgroup *cg, const struct lc_config *cfg, cm_err *err)
+{
+	for (size_t i = 0; i < cg->n; i++)
+		if (make_group(cg->dir[i], strcmp(cg->ctrl[i], "cpuset") == 0, err) < 0)
+			return -1;
 	const char *dev = lc_cgroup_dir(cg, "devices");
 	if (dev && set_devices(dev, cfg, err) < 0)
 		return -1;
-	if (lc_cgroup_v1_update(cg, &cfg->resources, err) < 0)
-		return -1;
-	return 0;
+	return lc_cgroup_v1_update(cg, &cfg->resources, err);
 }
 
 int lc_cgroup_v1_freeze(const struct lc_cgroup *cg, bool frozen, cm_err *err)

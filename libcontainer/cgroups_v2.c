@@ -98,8 +98,7 @@ int lc_cgroup_v2_update(const struct lc_cgroup *cg, const struct lc_resources *r
 	return 0;
 }
 
-int lc_cgroup_v2_create(const char *path, const struct lc_config *cfg, struct lc_cgroup *cg,
-                        cm_err *err)
+void lc_cgroup_v2_resolve(const char *path, struct lc_cgroup *cg)
 {
 	cg->version = 2;
 	_cleanup_free_ char *own = path[0] == '/' ? xstrdup("") : own_group();
@@ -109,6 +108,11 @@ int lc_cgroup_v2_create(const char *path, const struct lc_config *cfg, struct lc
 	cg->ctrl[0] = xstrdup("unified");
 	cg->dir[0] = dir;
 	cg->n = 1;
+}
+
+int lc_cgroup_v2_setup(const struct lc_cgroup *cg, const struct lc_config *cfg, cm_err *err)
+{
+	const char *dir = cg->dir[0];
 	if (make_group(dir, err) < 0 || lc_cgroup_v2_devices(dir, cfg, err) < 0)
 		return -1;
 	return lc_cgroup_v2_update(cg, &cfg->resources, err);

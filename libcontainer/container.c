@@ -179,6 +179,7 @@ static int spawn_init(struct lc_container *c, const struct lc_config *cfg, struc
 	    .cfg = cfg,
 	    .bundle = c->state.bundle,
 	    .cg = &c->state.cgroup,
+	    .make_cgroups = true,
 	    .start_fd = start_fd,
 	    .tty_slave = tty_slave,
 	    .exec_fd = o->init_fd,
@@ -206,8 +207,8 @@ static int create_in(struct lc_container *c, const struct lc_config *cfg, struct
 	c->state.created = (long long)time(NULL);
 	_cleanup_free_ char *cgpath =
 	    cfg->cgroups_path ? xstrdup(cfg->cgroups_path) : xasprintf("lc-%s", c->state.id);
-	if (lc_cgroup_create(cgpath, cfg, &c->state.cgroup, err) < 0)
-		return -1;
+	/* the parent makes the groups while the child starts (process.c) */
+	lc_cgroup_resolve(cgpath, &c->state.cgroup);
 	if (spawn_init(c, cfg, o, err) < 0)
 		return -1;
 	return lc_state_write(c->dirfd, &c->state, err);

@@ -43,15 +43,21 @@ static ssize_t read_retry(int fd, void *buf, size_t len)
 	return n;
 }
 
-/* The parent says go (one byte) after the id maps, and again once we are in the cgroups. */
-static void wait_for_parent(const struct lc_plan *p)
+int lc_init_wait_byte(const struct lc_plan *p, char want)
 {
-	char go;
-	if (read_retry(p->sync_fd, &go, 1) != 1) {
-		if (errno == 0)
-			errno = EPIPE;
+	char got = 0;
+	while (got != want)
+		if (read_retry(p->sync_fd, &got, 1) != 1)
+			return errno = errno ? errno : EPIPE, -1;
+	return 0;
+}
+
+/* The parent says 'g' once the id maps are written, 'k' once the cgroups exist, 'c' once we
+ * are in them. */
+static void wait_for_parent(const struct lc_plan *p, char want)
+{
+	if (lc_init_wait_byte(p, want) < 0)
 		fail(p, LC_STEP_SYNC, -1);
-	}
 }
 
 static int reset_signals(void)
@@ -196,7 +202,7 @@ void lc_init_run(const struct lc_plan *p)
 {
 	if (reset_signals() < 0)
 		fail(p, LC_STEP_SIGNALS, -1);
-	wait_for_parent(p);
+	wait_for_parent(p, 'g');
 	join_namespaces(p);
 	if (p->userns)
 		become_root(p);
@@ -222,7 +228,7 @@ void lc_init_run(const struct lc_plan *p)
 		fail(p, LC_STEP_CWD, -1);
 	lock_down(p);
 	int which = find_exec(p);
-	wait_for_parent(p); /* the parent has put us in the container's cgroups */
+	wait_for_parent(p, 'c'); /* the parent has put us in the container's cgroups */
 	report_ready(p);
 	wait_for_start(p);
 	if (p->exec_fd >= 0)

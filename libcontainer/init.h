@@ -74,7 +74,8 @@ struct lc_mount_op {
 	unsigned long propagation;   /* MS_SHARED... (with MS_REC) to apply after; 0: none */
 	const char *data;
 	bool dest_is_file;
-	int userns_fd; /* LC_OP_IDMAP: a user namespace holding the mapping */
+	int userns_fd;     /* LC_OP_IDMAP: a user namespace holding the mapping */
+	bool wait_cgroups; /* binds the container's cgroups: wait until the parent made them */
 };
 
 struct lc_dev_node {
@@ -138,6 +139,9 @@ struct lc_plan {
 	char **argv;
 	char **envp;
 };
+
+/* In the child: reads bytes from the parent until want arrives; -1 if the parent is gone. */
+int lc_init_wait_byte(const struct lc_plan *p, char want);
 
 /* The child's whole life: never returns. */
 __attribute__((noreturn)) void lc_init_run(const struct lc_plan *p);

@@ -148,11 +148,15 @@ static int plan_cgroup(struct lc_plan *p, size_t *cap, const struct lc_mount *m,
 	unsigned long base =
 	    (o->flags & ~(ro | MS_BIND | MS_REC)) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	if (cg->version == 2) {
-		plan_op(p, cap, LC_OP_MOUNT, idx, "cgroup2", dest, "cgroup2")->flags = base | ro;
+		struct lc_mount_op *op =
+		    plan_op(p, cap, LC_OP_MOUNT, idx, "cgroup2", dest, "cgroup2");
+		op->flags = base | ro;
+		op->wait_cgroups = true;
 		return 0;
 	}
 	bool setattr = have_mount_setattr();
 	struct lc_mount_op *op = plan_op(p, cap, LC_OP_MOUNT, idx, "tmpfs", dest, "tmpfs");
+	op->wait_cgroups = true;
 	op->flags = base;
 	op->data = xstrdup("mode=755");
 	for (size_t i = 0; i < cg->n; i++) {

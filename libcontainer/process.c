@@ -381,10 +381,11 @@ static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], 
 	return 0;
 }
 
-/* The parent's half. The id maps come before the child may go on. Joining the cgroups comes
- * after, while the child sets its rootfs up: the first move of a task into a v1 cgroup waits
- * for an RCU grace period (several milliseconds), which is better spent in parallel. The
- * child waits for the second byte before it reports ready, so it never execs outside them. */
+/* The parent's half, in step with the child: 'g' after the id maps; the cgroups are made
+ * and joined while the child builds its rootfs ('k' once they exist, for the child's bind mounts
+ * of them; 'c' once it is in them). The first move of a task into a v1 cgroup waits for an RCU
+ * grace period (several milliseconds when cold), better spent in parallel. The child waits for
+ * 'c' before it reports ready, so it never execs outside its cgroups. */
 static int parent_setup(const struct lc_spawn_req *r, const struct lc_plan *p, pid_t pid, int fd,
                         cm_err *err)
 {
@@ -393,9 +394,12 @@ static int parent_setup(const struct lc_spawn_req *r, const struct lc_plan *p, p
 		return -1;
 	if (send(fd, "g", 1, MSG_NOSIGNAL) != 1)
 		return cm_err_sys(err, "signal the container to go on");
-	if (r->cg && lc_cgroup_add_pid(r->cg, pid, err) < 0)
+	if (r->make_cgroups && lc_cgroup_setup(r->cg, r->cfg, err) < 0)
 		return -1;
 	/* a child that failed meanwhile has closed its end: its report says why */
+	send(fd, "k", 1, MSG_NOSIGNAL);
+	if (r->cg && lc_cgroup_add_pid(r->cg, pid, err) < 0)
+		return -1;
 	send(fd, "c", 1, MSG_NOSIGNAL);
 	return 0;
 }

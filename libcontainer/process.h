@@ -14,6 +14,7 @@ struct lc_spawn_req {
 	const struct lc_config *cfg;
 	const char *bundle;         /* resolves a relative root.path and bind sources */
 	const struct lc_cgroup *cg; /* the process joins these groups */
+	bool make_cgroups;          /* and the parent makes them first, while the child starts */
 	pid_t join_pid;             /* > 0: exec into the namespaces of this process */
 	int start_fd;               /* create: the exec fifo (the child waits on it); -1 */
 	int stdio[3];               /* -1: inherit */

@@ -87,12 +87,17 @@ static int make_node(const struct lc_plan *p, int rootfd, const struct lc_dev_no
 		int fd = lc_open_in_root(rootfd, d->path, true, true);
 		if (fd < 0)
 			return -1;
-		struct lc_mount_op op = {LC_OP_BIND, -1, d->host_path, d->path, NULL, MS_BIND,
-		                         0,          0,  NULL,         true,    -1};
+		struct lc_mount_op op = {.kind = LC_OP_BIND,
+		                         .index = -1,
+		                         .source = d->host_path,
+		                         .dest = d->path,
+		                         .flags = MS_BIND,
+		                         .dest_is_file = true,
+		                         .userns_fd = -1};
 		close(fd);
 		return lc_mount_op_run(rootfd, &op);
 	}
-	if (mknodat(rootfd, d->path, d->mode & ~(mode_t)0, d->dev) < 0 && errno != EEXIST)
+	if (mknodat(rootfd, d->path, d->mode, d->dev) < 0 && errno != EEXIST)
 		return -1;
 	/* mknod honours the umask: set the mode exactly */
 	if (fchmodat(rootfd, d->path, d->mode & 07777, 0) < 0)
@@ -187,6 +192,9 @@ int lc_rootfs_prepare(const struct lc_plan *p, int *step, int *index)
 	if (rootfd < 0)
 		return -1;
 	for (size_t i = 0; i < p->n_ops; i++) {
+		*step = LC_STEP_SYNC;
+		if (p->ops[i].wait_cgroups && lc_init_wait_byte(p, 'k') < 0)
+			return -1;
 		int r = lc_mount_op_run(rootfd, &p->ops[i]);
 		*index = p->ops[i].index;
 		*step = r == -2 ? LC_STEP_MOUNT_DEST : LC_STEP_MOUNT;
