@@ -4,6 +4,7 @@
 #include "common/xalloc.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,15 +66,15 @@ int cm_fsync_dir(int dirfd, cm_err *err)
 	return 0;
 }
 
-int cm_write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
-                            cm_err *err)
+static int replace_file(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+                        bool durable, cm_err *err)
 {
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	_cleanup_close_ int fd =
 	    openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return cm_err_sys(err, "create %s", tmp);
-	if (cm_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (cm_write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
 		cm_err_sys(err, "write %s", tmp);
 		unlinkat(dirfd, tmp, 0);
 		return -1;
@@ -83,5 +84,17 @@ int cm_write_file_atomic_at(int dirfd, const char *path, const void *data, size_
 		unlinkat(dirfd, tmp, 0);
 		return -1;
 	}
-	return cm_fsync_dir(dirfd, err);
+	return durable ? cm_fsync_dir(dirfd, err) : 0;
+}
+
+int cm_write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+                            cm_err *err)
+{
+	return replace_file(dirfd, path, data, len, mode, true, err);
+}
+
+int cm_write_file_replace_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+                             cm_err *err)
+{
+	return replace_file(dirfd, path, data, len, mode, false, err);
 }

@@ -41,10 +41,19 @@ unit() { # unit BUILD_DIR
 	done
 }
 
-functional() { # functional HSUP_BINARY
+functional() { # functional HSUP_BINARY NSINIT_BINARY
 	echo "# functional: $1"
-	HSUP=$1 bats --tap ftest/*.bats >"$log" 2>&1
-	local rc=$?
+	HSUP=$1 bats --tap $(ls ftest/*.bats | grep -v '/nsinit') >"$log" 2>&1
+	after_bats $?
+	# The runtime's tests mount and unshare: they run in a mount namespace of their own, so
+	# nothing they mount can outlive them on the host.
+	echo "# functional: $2"
+	NSINIT=$2 unshare -m --propagation private bats --tap ftest/nsinit*.bats >"$log" 2>&1
+	after_bats $?
+}
+
+after_bats() { # after_bats EXIT_CODE
+	local rc=$1
 	count
 	if [ "$rc" -ne 0 ] && [ "$BAD" -eq 0 ]; then
 		echo "not ok - bats exited with $rc"
@@ -68,8 +77,8 @@ format() {
 
 unit build/release
 unit build/asan
-functional build/hsup
-functional build/asan/hsup
+functional build/hsup build/nsinit
+functional build/asan/hsup build/asan/nsinit
 format
 
 line="$pass passed, $fail failed"

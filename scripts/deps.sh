@@ -3,7 +3,8 @@
 set -eu
 pkgs="build-essential pkg-config libuv1-dev libjansson-dev libcurl4-openssl-dev
 libhttp-parser-dev libyaml-dev libcap-dev libseccomp-dev libarchive-dev libmnl-dev
-libcmocka-dev bats curl procps python3 clang-format ruby-foreman supervisor"
+libcmocka-dev bats curl procps python3 clang-format ruby-foreman supervisor
+busybox-static crun runc uidmap util-linux iproute2 criu strace valgrind"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

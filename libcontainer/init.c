@@ -1,0 +1,239 @@
+/* The container's first process between clone and exec (and an exec'd process between clone
+ * and exec): system calls only, errors reported to the parent as {step, errno, index}. */
+#define _GNU_SOURCE
+#include "libcontainer/init.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static __attribute__((noreturn)) void fail(const struct lc_plan *p, int step, int index)
+{
+	struct lc_report r = {step, errno, index};
+	ssize_t ignored = send(p->sync_fd, &r, sizeof(r), MSG_NOSIGNAL);
+	(void)ignored;
+	_exit(127);
+}
+
+static void report_ready(const struct lc_plan *p)
+{
+	struct lc_report r = {LC_STEP_READY, 0, -1};
+	ssize_t ignored = send(p->sync_fd, &r, sizeof(r), MSG_NOSIGNAL);
+	(void)ignored;
+}
+
+static ssize_t read_retry(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+int lc_init_wait_byte(const struct lc_plan *p, char want)
+{
+	char got = 0;
+	while (got != want)
+		if (read_retry(p->sync_fd, &got, 1) != 1)
+			return errno = errno ? errno : EPIPE, -1;
+	return 0;
+}
+
+/* The parent says 'g' once the id maps are written, 'k' once the cgroups exist, 'c' once we
+ * are in them. */
+static void wait_for_parent(const struct lc_plan *p, char want)
+{
+	if (lc_init_wait_byte(p, want) < 0)
+		fail(p, LC_STEP_SYNC, -1);
+}
+
+static int reset_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL); /* fails harmlessly for reserved signals */
+	sigset_t none;
+	sigemptyset(&none);
+	return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Moves sources sitting in 0..2 out of the way first, so dup2 never clobbers one. */
+static int setup_stdio(const struct lc_plan *p)
+{
+	int src[3];
+	for (int i = 0; i < 3; i++) {
+		src[i] = p->tty_slave >= 0 ? p->tty_slave : p->stdio[i];
+		if (src[i] >= 0 && src[i] < 3 && src[i] != i) {
+			src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
+			if (src[i] < 0)
+				return -1;
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		if (src[i] < 0)
+			continue;
+		if (src[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(src[i], i) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void join_namespaces(const struct lc_plan *p)
+{
+	/* the user namespace first: it grants the rights to join the others */
+	for (size_t pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < p->n_joins; i++) {
+			bool user = p->joins[i].type == CLONE_NEWUSER;
+			if ((pass == 0) == user && setns(p->joins[i].fd, p->joins[i].type) < 0)
+				fail(p, LC_STEP_SETNS, (int)i);
+		}
+}
+
+static void become_root(const struct lc_plan *p)
+{
+	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		fail(p, LC_STEP_BECOME_ROOT, -1);
+}
+
+static size_t str_len(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static void write_file(const struct lc_plan *p, const char *path, const char *value, int step,
+                       int index)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		fail(p, step, index);
+	ssize_t n;
+	do
+		n = write(fd, value, str_len(value));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		fail(p, step, index);
+	close(fd);
+}
+
+static void set_limits(const struct lc_plan *p)
+{
+	for (int r = 0; r < RLIM_NLIMITS; r++)
+		if (p->rlimit_set[r] && setrlimit((__rlimit_resource_t)r, &p->rlimits[r]) < 0)
+			fail(p, LC_STEP_RLIMIT, r);
+	if (p->oom_score_adj)
+		write_file(p, "/proc/self/oom_score_adj", p->oom_score_adj, LC_STEP_OOM_SCORE, -1);
+}
+
+static void change_user(const struct lc_plan *p)
+{
+	if (p->uid != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		fail(p, LC_STEP_SETUID, -1);
+	if (setgroups(p->n_groups, p->groups) < 0 && !(errno == EPERM && p->n_groups == 0))
+		fail(p, LC_STEP_GROUPS, -1);
+	if (setresgid(p->gid, p->gid, p->gid) < 0)
+		fail(p, LC_STEP_SETGID, -1);
+	if (setresuid(p->uid, p->uid, p->uid) < 0)
+		fail(p, LC_STEP_SETUID, -1);
+}
+
+static void lock_down(const struct lc_plan *p)
+{
+	if (lc_caps_drop_bounding(&p->caps) < 0)
+		fail(p, LC_STEP_BOUNDING, -1);
+	/* without no_new_privs only CAP_SYS_ADMIN may load a filter: do it while we hold it */
+	if (!p->no_new_privs && lc_bpf_load(&p->bpf) < 0)
+		fail(p, LC_STEP_SECCOMP, -1);
+	change_user(p);
+	if (lc_caps_apply(&p->caps) < 0)
+		fail(p, LC_STEP_CAPS, -1);
+	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fail(p, LC_STEP_NO_NEW_PRIVS, -1);
+	if (p->no_new_privs && lc_bpf_load(&p->bpf) < 0)
+		fail(p, LC_STEP_SECCOMP, -1);
+}
+
+/* The first candidate that exists and may be executed; known before the start signal so that
+ * create reports a missing command. */
+static int find_exec(const struct lc_plan *p)
+{
+	if (p->exec_fd >= 0)
+		return 0;
+	int last = ENOENT;
+	for (int i = 0; p->exec_candidates[i]; i++) {
+		if (access(p->exec_candidates[i], X_OK) == 0)
+			return i;
+		if (errno != ENOENT && errno != ENOTDIR)
+			last = errno;
+	}
+	errno = last;
+	fail(p, LC_STEP_FIND_EXEC, -1);
+}
+
+static void wait_for_start(const struct lc_plan *p)
+{
+	char c;
+	if (p->start_fd < 0)
+		return;
+	if (read_retry(p->start_fd, &c, 1) != 1)
+		_exit(127); /* deleted before it was started */
+	close(p->start_fd);
+}
+
+void lc_init_run(const struct lc_plan *p)
+{
+	if (reset_signals() < 0)
+		fail(p, LC_STEP_SIGNALS, -1);
+	wait_for_parent(p, 'g');
+	join_namespaces(p);
+	if (p->userns)
+		become_root(p);
+	if (p->tty_slave >= 0 && (setsid() < 0 || ioctl(p->tty_slave, TIOCSCTTY, 0) < 0))
+		fail(p, LC_STEP_SETSID, -1);
+	if (setup_stdio(p) < 0)
+		fail(p, LC_STEP_STDIO, -1);
+	/* nothing the caller left open without O_CLOEXEC reaches the container */
+	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (p->hostname && sethostname(p->hostname, str_len(p->hostname)) < 0)
+		fail(p, LC_STEP_HOSTNAME, -1);
+	if (p->domainname && setdomainname(p->domainname, str_len(p->domainname)) < 0)
+		fail(p, LC_STEP_DOMAINNAME, -1);
+	int step = 0, index = -1;
+	if (!p->join_only && lc_rootfs_prepare(p, &step, &index) < 0)
+		fail(p, step, index);
+	for (size_t i = 0; p->sysctl_paths && p->sysctl_paths[i]; i++)
+		write_file(p, p->sysctl_paths[i], p->sysctl_values[i], LC_STEP_SYSCTL, (int)i);
+	if (!p->join_only && lc_rootfs_finish(p, &step, &index) < 0)
+		fail(p, step, index);
+	set_limits(p);
+	if (p->cwd && chdir(p->cwd) < 0)
+		fail(p, LC_STEP_CWD, -1);
+	lock_down(p);
+	int which = find_exec(p);
+	wait_for_parent(p, 'c'); /* the parent has put us in the container's cgroups */
+	report_ready(p);
+	wait_for_start(p);
+	if (p->exec_fd >= 0)
+		syscall(SYS_execveat, p->exec_fd, "", p->argv, p->envp, AT_EMPTY_PATH);
+	else
+		execve(p->exec_candidates[which], p->argv, p->envp);
+	fail(p, LC_STEP_EXEC, which);
+}

@@ -1,0 +1,205 @@
+/* lc_config_validate: what the JSON shape alone cannot tell. Errors name the field. */
+#define _GNU_SOURCE
+#include "libcontainer/caps.h"
+#include "libcontainer/config.h"
+#include "libcontainer/seccomp.h"
+#include "libcontainer/validate.h"
+#include "common/cleanup.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static const struct {
+	const char *name;
+	int resource;
+} rlimits[] = {
+    {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+};
+
+int lc_rlimit_resource(const char *name)
+{
+	for (size_t i = 0; i < CM_ARRAY_SIZE(rlimits); i++)
+		if (strcmp(rlimits[i].name, name) == 0)
+			return rlimits[i].resource;
+	return -1;
+}
+
+static const struct {
+	const char *name;
+	unsigned long flags;
+} propagations[] = {
+    {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
+};
+
+unsigned long lc_propagation_flags(const char *name)
+{
+	for (size_t i = 0; i < CM_ARRAY_SIZE(propagations); i++)
+		if (strcmp(propagations[i].name, name) == 0)
+			return propagations[i].flags;
+	return 0;
+}
+
+static int check_abs(const char *p, const char *field, size_t i, cm_err *err)
+{
+	if (!p || p[0] != '/')
+		return cm_err_set(err, EINVAL, "field %s[%zu]: %s is not an absolute path", field,
+		                  i, p ? p : "(none)");
+	return 0;
+}
+
+static int check_paths(char *const *v, const char *field, cm_err *err)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		if (check_abs(v[i], field, i, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int check_namespaces(const struct lc_config *c, cm_err *err)
+{
+	for (size_t i = 0; i < c->n_namespaces; i++)
+		for (size_t j = 0; j < i; j++)
+			if (c->namespaces[i].type == c->namespaces[j].type)
+				return cm_err_set(err, EINVAL,
+				                  "field linux.namespaces[%zu]: %s appears twice",
+				                  i, lc_namespace_name(c->namespaces[i].type));
+	bool userns = lc_config_has_namespace(c, CLONE_NEWUSER);
+	if ((c->n_uid_mappings || c->n_gid_mappings) && !userns)
+		return cm_err_set(err, EINVAL,
+		                  "field linux.uidMappings: mappings need a user namespace");
+	for (size_t i = 0; i < c->n_namespaces; i++)
+		if (c->namespaces[i].type == CLONE_NEWUSER && !c->namespaces[i].path &&
+		    (!c->n_uid_mappings || !c->n_gid_mappings))
+			return cm_err_set(err, EINVAL,
+			                  "field linux.uidMappings: a new user namespace "
+			                  "needs uidMappings and gidMappings");
+	if (c->hostname && *c->hostname && !lc_config_has_namespace(c, CLONE_NEWUTS))
+		return cm_err_set(err, EINVAL, "field hostname: needs a uts namespace");
+	if (c->domainname && *c->domainname && !lc_config_has_namespace(c, CLONE_NEWUTS))
+		return cm_err_set(err, EINVAL, "field domainname: needs a uts namespace");
+	if (!lc_config_has_namespace(c, CLONE_NEWNS))
+		return cm_err_set(err, EINVAL,
+		                  "field linux.namespaces: a mount namespace is required");
+	return 0;
+}
+
+static bool ipc_sysctl(const char *k)
+{
+	return strncmp(k, "fs.mqueue.", 10) == 0 || strcmp(k, "kernel.msgmax") == 0 ||
+	       strcmp(k, "kernel.msgmnb") == 0 || strcmp(k, "kernel.msgmni") == 0 ||
+	       strcmp(k, "kernel.sem") == 0 || strcmp(k, "kernel.shmall") == 0 ||
+	       strcmp(k, "kernel.shmmax") == 0 || strcmp(k, "kernel.shmmni") == 0 ||
+	       strcmp(k, "kernel.shm_rmid_forced") == 0;
+}
+
+static int check_sysctl(const struct lc_config *c, cm_err *err)
+{
+	for (size_t i = 0; i < c->n_sysctl; i++) {
+		const char *k = c->sysctl[i].key;
+		bool ok =
+		    (ipc_sysctl(k) && lc_config_has_namespace(c, CLONE_NEWIPC)) ||
+		    (strncmp(k, "net.", 4) == 0 && lc_config_has_namespace(c, CLONE_NEWNET)) ||
+		    ((strcmp(k, "kernel.hostname") == 0 || strcmp(k, "kernel.domainname") == 0) &&
+		     lc_config_has_namespace(c, CLONE_NEWUTS));
+		if (!ok || strstr(k, "..") || strchr(k, '/'))
+			return cm_err_set(
+			    err, EINVAL,
+			    "field linux.sysctl.%s: not in a namespace the container owns", k);
+	}
+	return 0;
+}
+
+static int check_process(const struct lc_process *p, cm_err *err)
+{
+	if (!p->args || !p->args[0])
+		return cm_err_set(err, EINVAL, "field process.args: missing");
+	if (p->cwd && p->cwd[0] != '/')
+		return cm_err_set(err, EINVAL, "field process.cwd: %s is not an absolute path",
+		                  p->cwd);
+	struct lc_caps caps;
+	if (lc_caps_from_process(p, &caps, err) < 0)
+		return -1;
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		if (lc_rlimit_resource(p->rlimits[i].type) < 0)
+			return cm_err_set(err, EINVAL,
+			                  "field process.rlimits[%zu].type: unknown %s", i,
+			                  p->rlimits[i].type);
+		if (p->rlimits[i].soft > p->rlimits[i].hard)
+			return cm_err_set(err, EINVAL,
+			                  "field process.rlimits[%zu]: soft above hard", i);
+	}
+	if (p->oom_score_adj != LC_UNSET && (p->oom_score_adj < -1000 || p->oom_score_adj > 1000))
+		return cm_err_set(err, EINVAL, "field process.oomScoreAdj: not in -1000..1000");
+	return 0;
+}
+
+static int check_mounts(const struct lc_config *c, cm_err *err)
+{
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		const struct lc_mount *m = &c->mounts[i];
+		if (check_abs(m->destination, "mounts", i, err) < 0)
+			return cm_err_wrap(err, "destination");
+		if ((m->n_uid_mappings > 0) != (m->n_gid_mappings > 0))
+			return cm_err_set(err, EINVAL,
+			                  "field mounts[%zu]: an idmapped mount needs "
+			                  "uidMappings and gidMappings",
+			                  i);
+		if (m->n_uid_mappings && !lc_mount_is_bind(m))
+			return cm_err_set(
+			    err, EINVAL,
+			    "field mounts[%zu].uidMappings: only bind mounts can be idmapped", i);
+		if (!m->type && !lc_mount_is_bind(m))
+			return cm_err_set(err, EINVAL, "field mounts[%zu].type: missing", i);
+	}
+	return 0;
+}
+
+bool lc_mount_is_bind(const struct lc_mount *m)
+{
+	if (m->type && strcmp(m->type, "bind") == 0)
+		return true;
+	for (size_t i = 0; m->options && m->options[i]; i++)
+		if (strcmp(m->options[i], "bind") == 0 || strcmp(m->options[i], "rbind") == 0)
+			return true;
+	return false;
+}
+
+int lc_config_validate(const struct lc_config *c, cm_err *err)
+{
+	if (!c->root_path || !*c->root_path)
+		return cm_err_set(err, EINVAL, "field root.path: missing");
+	if (check_process(&c->process, err) < 0 || check_namespaces(c, err) < 0 ||
+	    check_mounts(c, err) < 0 || check_sysctl(c, err) < 0)
+		return -1;
+	if (check_paths(c->masked_paths, "linux.maskedPaths", err) < 0 ||
+	    check_paths(c->readonly_paths, "linux.readonlyPaths", err) < 0)
+		return -1;
+	for (size_t i = 0; i < c->n_devices; i++)
+		if (check_abs(c->devices[i].path, "linux.devices", i, err) < 0)
+			return -1;
+	if (c->rootfs_propagation && !lc_propagation_flags(c->rootfs_propagation))
+		return cm_err_set(err, EINVAL, "field linux.rootfsPropagation: unknown %s",
+		                  c->rootfs_propagation);
+	if (c->seccomp && lc_seccomp_validate(c->seccomp, err) < 0)
+		return -1;
+	for (size_t i = 0; i < c->resources.n_devices; i++) {
+		const char *a = c->resources.devices[i].access;
+		if (a && (strspn(a, "rwm") != strlen(a) || !*a))
+			return cm_err_set(
+			    err, EINVAL, "field linux.resources.devices[%zu].access: %s is not rwm",
+			    i, a);
+	}
+	return 0;
+}

@@ -1,0 +1,188 @@
+/* libcontainer's config: OCI JSON parsing, the default spec, and errors that name the field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "libcontainer/config.h"
+#include "libcontainer/seccomp.h"
+#include "common/strv.h"
+
+/* What `runc spec` writes (crun spec is the same but for ociVersion and hostname). */
+static const char runc_spec[] =
+    "{\"ociVersion\": \"1.0.2-dev\", \"process\": {\"terminal\": true, \"user\": {\"uid\": 0, "
+    "\"gid\": 0}, \"args\": [\"sh\"], \"env\": [\"PATH=/usr/bin:/bin\", \"TERM=xterm\"], "
+    "\"cwd\": \"/\", \"capabilities\": {\"bounding\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\"], "
+    "\"effective\": [\"CAP_KILL\"], \"permitted\": [\"CAP_KILL\"], \"ambient\": [\"CAP_KILL\"]}, "
+    "\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024}], "
+    "\"noNewPrivileges\": true}, \"root\": {\"path\": \"rootfs\", \"readonly\": true}, "
+    "\"hostname\": \"runc\", \"mounts\": [{\"destination\": \"/proc\", \"type\": \"proc\", "
+    "\"source\": \"proc\"}, {\"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": "
+    "\"devpts\", \"options\": [\"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\"]}], "
+    "\"linux\": {\"resources\": {\"devices\": [{\"allow\": false, \"access\": \"rwm\"}]}, "
+    "\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"network\"}, {\"type\": \"ipc\"}, "
+    "{\"type\": \"uts\"}, {\"type\": \"mount\"}], \"maskedPaths\": [\"/proc/kcore\"], "
+    "\"readonlyPaths\": [\"/proc/sys\"]}}";
+
+static void runc_spec_parses(void **state)
+{
+	(void)state;
+	struct lc_config *c;
+	cm_err err;
+	assert_int_equal(lc_config_parse(runc_spec, &c, &err), 0);
+	assert_string_equal(c->hostname, "runc");
+	assert_true(c->process.terminal);
+	assert_string_equal(c->process.args[0], "sh");
+	assert_int_equal(c->n_mounts, 2);
+	assert_string_equal(c->mounts[1].options[2], "newinstance");
+	assert_int_equal(c->n_namespaces, 5);
+	assert_string_equal(c->process.caps[LC_CAP_AMBIENT][0], "CAP_KILL");
+	assert_int_equal(c->process.rlimits[0].hard, 1024);
+	assert_false(c->resources.devices[0].allow);
+	assert_int_equal(c->resources.devices[0].major, -1);
+	assert_true(c->root_readonly);
+	lc_config_free(c);
+}
+
+static void default_spec_round_trips(void **state)
+{
+	(void)state;
+	struct lc_config *def = lc_spec_default(), *back;
+	cm_err err;
+	assert_int_equal(lc_config_validate(def, &err), 0);
+	char *json = lc_config_to_json(def);
+	assert_int_equal(lc_config_parse(json, &back, &err), 0);
+	char *again = lc_config_to_json(back);
+	assert_string_equal(json, again);
+	assert_int_equal(back->n_namespaces, 5);
+	assert_int_equal(cm_strv_len(back->process.caps[LC_CAP_BOUNDING]), 14);
+	assert_non_null(back->seccomp);
+	free(json);
+	free(again);
+	lc_config_free(def);
+	lc_config_free(back);
+}
+
+/* Parses text expecting failure, and checks the message holds want. */
+static void expect_error(const char *text, const char *want)
+{
+	struct lc_config *c = NULL;
+	cm_err err;
+	if (lc_config_parse(text, &c, &err) == 0) {
+		lc_config_free(c);
+		fail_msg("parsed, but expected an error with \"%s\"", want);
+	}
+	if (!strstr(err.msg, want))
+		fail_msg("error \"%s\" lacks \"%s\"", err.msg, want);
+}
+
+#define BASE "\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"]}"
+#define NS   "\"namespaces\": [{\"type\": \"mount\"}]"
+
+static void unsupported_fields_are_named(void **state)
+{
+	(void)state;
+	expect_error("{" BASE ", \"hooks\": {}}", "unsupported field hooks");
+	expect_error("{" BASE ", \"linux\": {" NS ", \"intelRdt\": {}}}",
+	             "unsupported field linux.intelRdt");
+	expect_error("{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], "
+	             "\"capabilities\": {\"bounding\": [], \"extra\": []}}}",
+	             "unsupported field process.capabilities.extra");
+	expect_error("{" BASE ", \"mounts\": [{\"destination\": \"/a\", \"type\": \"tmpfs\"}, "
+	             "{\"destination\": \"/b\", \"type\": \"tmpfs\", \"bogus\": 1}]}",
+	             "unsupported field mounts[1].bogus");
+	expect_error("{" BASE ", \"linux\": {" NS
+	             ", \"resources\": {\"memory\": {\"kernel\": 1}}}}",
+	             "unsupported field linux.resources.memory.kernel");
+	expect_error("{" BASE ", \"linux\": {" NS ", \"resources\": {\"hugepageLimits\": []}}}",
+	             "linux.resources.hugepageLimits");
+}
+
+static void bad_values_are_named(void **state)
+{
+	(void)state;
+	expect_error("{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": \"sh\"}}",
+	             "field process.args: expected an array");
+	expect_error("{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], "
+	             "\"capabilities\": {\"bounding\": [\"CAP_KILL\", \"CAP_FLY\"]}}, \"linux\": "
+	             "{" NS "}}",
+	             "process.capabilities.bounding[1]: unknown capability CAP_FLY");
+	expect_error("{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], \"rlimits\": "
+	             "[{\"type\": \"RLIMIT_FOO\", \"soft\": 1, \"hard\": 1}]}, \"linux\": {" NS
+	             "}}",
+	             "process.rlimits[0].type: unknown RLIMIT_FOO");
+	expect_error("{" BASE ", \"linux\": {" NS ", \"uidMappings\": [{\"containerID\": 0, "
+	             "\"hostID\": 1000, \"size\": 1}]}}",
+	             "linux.uidMappings");
+	expect_error("{" BASE ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": "
+	             "\"time\"}]}}",
+	             "linux.namespaces[1].type: unknown namespace time");
+	expect_error("{" BASE ", \"linux\": {" NS ", \"seccomp\": {\"defaultAction\": \"NOPE\"}}}",
+	             "linux.seccomp.defaultAction: unknown action NOPE");
+	expect_error("{" BASE ", \"linux\": {" NS ", \"sysctl\": {\"kernel.panic\": \"1\"}}}",
+	             "linux.sysctl.kernel.panic");
+	expect_error("{" BASE ", \"linux\": {" NS ", \"rootfsPropagation\": \"sideways\"}}",
+	             "linux.rootfsPropagation");
+	expect_error("{" BASE ", \"linux\": {" NS "}, \"hostname\": \"h\"}", "field hostname");
+	expect_error("{" BASE ", \"linux\": {" NS "}, \"mounts\": [{\"destination\": \"rel\", "
+	             "\"type\": \"tmpfs\"}]}",
+	             "not an absolute path");
+	expect_error("{\"root\": {\"path\": \"r\"}, \"linux\": {" NS "}}", "process.args: missing");
+	expect_error("{" BASE ", \"linux\": {" NS "}", "config: line 1");
+}
+
+static void numbers_and_seccomp_args(void **state)
+{
+	(void)state;
+	struct lc_config *c;
+	cm_err err;
+	const char *text =
+	    "{" BASE ", \"linux\": {" NS ", \"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", "
+	    "\"architectures\": [\"SCMP_ARCH_X86_64\"], \"syscalls\": [{\"names\": "
+	    "[\"getpriority\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 77, \"args\": "
+	    "[{\"index\": 0, \"value\": 2, \"op\": \"SCMP_CMP_EQ\"}]}]}}}";
+	assert_int_equal(lc_config_parse(text, &c, &err), 0);
+	assert_int_equal(c->seccomp->syscalls[0].errno_ret, 77);
+	assert_int_equal(c->seccomp->syscalls[0].args[0].value, 2);
+	struct lc_bpf bpf;
+	assert_int_equal(lc_seccomp_build(c->seccomp, &bpf, &err), 0);
+	assert_true(bpf.prog.len > 4);
+	lc_bpf_free(&bpf);
+	lc_config_free(c);
+	text = "{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], \"rlimits\": "
+	       "[{\"type\": \"RLIMIT_CORE\", \"soft\": 0, \"hard\": 18446744073709551615}]}, "
+	       "\"linux\": {" NS "}}";
+	assert_int_equal(lc_config_parse(text, &c, &err), 0);
+	assert_true(c->process.rlimits[0].hard == UINT64_MAX);
+	lc_config_free(c);
+}
+
+static void default_seccomp_compiles(void **state)
+{
+	(void)state;
+	struct lc_config *def = lc_spec_default();
+	struct lc_bpf bpf;
+	cm_err err;
+	assert_int_equal(lc_seccomp_build(def->seccomp, &bpf, &err), 0);
+	assert_true(bpf.prog.len > 10);
+	lc_bpf_free(&bpf);
+	lc_config_free(def);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(runc_spec_parses),
+	    cmocka_unit_test(default_spec_round_trips),
+	    cmocka_unit_test(unsupported_fields_are_named),
+	    cmocka_unit_test(bad_values_are_named),
+	    cmocka_unit_test(numbers_and_seccomp_args),
+	    cmocka_unit_test(default_seccomp_compiles),
+	};
+	return cmocka_run_group_tests_name("lc_config", tests, NULL, NULL);
+}
