@@ -230,8 +230,7 @@ static int get_strv(json_t *v, const char *path, char ***out, cm_err *err)
 	size_t i, n = 0;
 	json_t *e;
 	char **list = xcalloc(1, sizeof(char *));
-	json_array_foreach(v, i, e)
-	{
+	json_array_foreach (v, i, e) {
 		if (!json_is_string(e)) {
 			cm_strv_free(list);
 			return cm_err_set(err, EINVAL, "field %s[%zu]: expected a string", path, i);
@@ -285,8 +284,7 @@ static int parse_idmap(json_t *o, const char *path, void *arr, size_t i, cm_err 
 	const char *key;
 	json_t *v;
 	bool have[3] = {false, false, false};
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("containerID"))
@@ -311,8 +309,7 @@ static int parse_mount(json_t *o, const char *path, void *arr, size_t i, cm_err 
 	struct lc_mount *m = (struct lc_mount *)arr + i;
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("destination"))
@@ -343,8 +340,7 @@ static int parse_user(json_t *o, const char *path, struct lc_process *p, cm_err 
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("uid"))
@@ -381,8 +377,7 @@ static int parse_caps(json_t *o, const char *path, struct lc_process *p, cm_err 
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int set = -1;
 		for (int s = 0; s < LC_CAP_NSETS; s++)
@@ -401,8 +396,7 @@ static int parse_rlimit(json_t *o, const char *path, void *arr, size_t i, cm_err
 	struct lc_rlimit *rl = (struct lc_rlimit *)arr + i;
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("type"))
@@ -425,8 +419,7 @@ static int parse_process(json_t *o, const char *path, struct lc_process *p, cm_e
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("args"))
@@ -460,8 +453,7 @@ static int parse_root(json_t *o, const char *path, struct lc_config *c, cm_err *
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("path"))
@@ -482,8 +474,7 @@ static int parse_namespace(json_t *o, const char *path, void *arr, size_t i, cm_
 	const char *key;
 	json_t *v;
 	ns->type = -1;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		if (FIELD("type")) {
 			if (!json_is_string(v))
@@ -508,8 +499,7 @@ static int parse_device(json_t *o, const char *path, void *arr, size_t i, cm_err
 	struct lc_device *d = (struct lc_device *)arr + i;
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("type")) {
@@ -547,8 +537,7 @@ static int parse_device_rule(json_t *o, const char *path, void *arr, size_t i, c
 	json_t *v;
 	d->type = 'a';
 	d->major = d->minor = -1;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("allow"))
@@ -578,8 +567,7 @@ static int parse_memory(json_t *o, const char *path, struct lc_resources *r, cm_
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int rc;
 		if (FIELD("limit"))
@@ -600,8 +588,7 @@ static int parse_cpu(json_t *o, const char *path, struct lc_resources *r, cm_err
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int rc;
 		if (FIELD("shares"))
@@ -626,8 +613,7 @@ static int parse_single(json_t *o, const char *path, const char *field, int64_t 
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		if (!FIELD(field))
 			return unsupported(err, path, key);
@@ -641,8 +627,7 @@ static int parse_resources(json_t *o, const char *path, struct lc_resources *r, 
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		if (!FIELD("devices") && want_object(v, sub, err) < 0)
 			return -1;
@@ -671,8 +656,7 @@ static int parse_seccomp_arg(json_t *o, const char *path, void *arr, size_t i, c
 	struct lc_seccomp_arg *a = (struct lc_seccomp_arg *)arr + i;
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("index"))
@@ -699,8 +683,7 @@ static int parse_seccomp_rule(json_t *o, const char *path, void *arr, size_t i, 
 	const char *key;
 	json_t *v;
 	s->errno_ret = LC_UNSET;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("names"))
@@ -728,8 +711,7 @@ static int parse_seccomp(json_t *o, const char *path, struct lc_config *c, cm_er
 	const char *key;
 	json_t *v;
 	s->default_errno_ret = LC_UNSET;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("defaultAction"))
@@ -756,8 +738,7 @@ static int parse_sysctl(json_t *o, const char *path, struct lc_config *c, cm_err
 	const char *key;
 	json_t *v;
 	c->sysctl = xcalloc(json_object_size(o) + 1, sizeof(*c->sysctl));
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		struct lc_sysctl *s = &c->sysctl[c->n_sysctl++];
 		s->key = xstrdup(key);
@@ -771,8 +752,7 @@ static int parse_linux(json_t *o, const char *path, struct lc_config *c, cm_err 
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("namespaces"))
@@ -813,8 +793,7 @@ static int parse_top(json_t *o, struct lc_config *c, cm_err *err)
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		const char *sub = key;
 		int r;
 		if (FIELD("ociVersion"))

@@ -56,8 +56,7 @@ int lc_state_read(int dirfd, struct lc_state *s, cm_err *err)
 		s->cgroup.version = version;
 		const char *key;
 		json_t *v;
-		json_object_foreach(cg, key, v)
-		{
+		json_object_foreach (cg, key, v) {
 			if (s->cgroup.n < LC_CGROUP_MAX_CTRL && json_is_string(v)) {
 				s->cgroup.ctrl[s->cgroup.n] = xstrdup(key);
 				s->cgroup.dir[s->cgroup.n++] = xstrdup(json_string_value(v));
