@@ -55,7 +55,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- 1. start-up ----
 
 bench_startup() {
-	local rep n sup ms
+	local rep n sup ms t0
 	for ((rep = 1; rep <= REPS; rep++)); do
 		for n in "${STARTUP_SIZES[@]}"; do
 			for sup in "${SUPS[@]}"; do # interleaved, so load from elsewhere hits all alike
@@ -63,6 +63,12 @@ bench_startup() {
 				if ms=$(wait_dynos "$n"); then
 					record "startup.$sup.$n" "$ms"
 					log "startup $sup N=$n run $rep/$REPS: $ms ms"
+					# While at it: SIGTERM until no dyno is left.
+					t0=$EPOCHREALTIME
+					kill -TERM "$SUP_PID"
+					if ms=$("$WAITN" -s "$t0" -d -n 0 -t 60 -- "${MARK[@]}"); then
+						record "stop.$sup.$n" "$ms"
+					fi
 				fi
 				stop_sup
 			done
@@ -265,6 +271,17 @@ summary_startup() {
 		done
 		echo
 	done
+	echo "   and from SIGTERM to the supervisor until no dyno is left (ms, median of $REPS)"
+	for n in "${STARTUP_SIZES[@]}"; do
+		printf '   %-6s' "$n"
+		for sup in "${SUPS[@]}"; do
+			printf ' %22s' "$(cell "stop.$sup.$n") ($(spread "stop.$sup.$n"))"
+		done
+		for sup in "${PEERS[@]}"; do
+			printf ' %16s' "$(ratio "$(cell "stop.hsup.$n")" "$(cell "stop.$sup.$n")")"
+		done
+		echo
+	done
 }
 
 summary_restart() {
@@ -328,7 +345,8 @@ summary_logs() {
 	local gen v label hung
 	echo "4. Log throughput: one dyno printing $NLINES lines, wall time (ms, median of $REPS)"
 	echo "   seq: seq $NLINES (7 bytes a line on average); text: yes '<${#LINE}-byte line>' | head -n $NLINES;"
-	echo "   empty: prints nothing (what running the command at all costs)"
+	echo "   empty: prints nothing (what running the command at all costs); per line: both times less"
+	echo "   their empty run"
 	printf '   %-34s %12s %12s %12s\n' "" empty seq text
 	for v in bare:'bare command > /dev/null' bare_cat:'bare command | cat > /dev/null' \
 		hsup:'hsup start --oneshot > /dev/null' hsup_cat:'hsup start --oneshot | cat' \
@@ -349,6 +367,15 @@ summary_logs() {
 		done
 		echo
 	done
+	# What hsup costs per line, its fixed cost (the empty run) set aside.
+	printf "   %-34s" "per line: hsup>null / bare>null"
+	for gen in empty seq text; do
+		printf ' %12s' "$(awk -v h="$(cell "logs.hsup.$gen")" -v h0="$(cell logs.hsup.empty)" \
+			-v b="$(cell "logs.bare.$gen")" -v b0="$(cell logs.bare.empty)" 'BEGIN {
+			if (h == "-" || h0 == "-" || b == "-" || b0 == "-" || b - b0 <= 0) print "-"
+			else printf "%.2f\n", (h - h0) / (b - b0) }')"
+	done
+	echo
 	printf '   %-34s' "hsup>null peak RSS (kB)"
 	for gen in empty seq text; do printf ' %12s' "$(cell "logs.hsup_peak_rss.$gen" 0)"; done
 	echo
