@@ -59,6 +59,7 @@ bench_startup() {
 	for ((rep = 1; rep <= REPS; rep++)); do
 		for n in "${STARTUP_SIZES[@]}"; do
 			for sup in "${SUPS[@]}"; do # interleaved, so load from elsewhere hits all alike
+				sleep "$SETTLE_S" # the previous run's teardown is not this one's cost
 				start_sup "$sup" "$n"
 				if ms=$(wait_dynos "$n"); then
 					record "startup.$sup.$n" "$ms"
