@@ -51,6 +51,8 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 4096 ]; then
 fi
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+read -r BUSY_START _ < <(busy_ticks)
+T_START=$EPOCHREALTIME
 
 # ---- 1. start-up ----
 
@@ -239,7 +241,8 @@ summary() {
 	echo "hsup benchmarks, $(date '+%Y-%m-%d %H:%M')$([ "$QUICK" = 1 ] && echo ' (BENCH_QUICK: indicative only)')"
 	echo "hsup: $("$HSUP" version 2>/dev/null) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 	echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM"
-	echo "load average: at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "load average: at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg);" \
+		"other programs used ${OTHERS_PCT}% of the CPUs meanwhile (more than a few: rerun)"
 	have foreman && echo "foreman $(foreman version 2>/dev/null | head -1) (ruby $(ruby -e 'print RUBY_VERSION')): dyno = /bin/sh -c 'exec sleep ...'"
 	have supervisord && echo "supervisord $(supervisord --version) (python $(python3 -c 'import platform; print(platform.python_version())')): dyno = sleep ... exec'd directly"
 	echo "hsup dyno = bash -c 'exec sleep ...'"
@@ -403,4 +406,5 @@ for b in "${WHICH[@]}"; do
 		;;
 	esac
 done
+OTHERS_PCT=$(others_pct "$BUSY_START" "$T_START")
 summary | tee "$RESULTS/summary.txt"
