@@ -244,18 +244,19 @@ busy_ticks() { # the machine's busy and total CPU time so far, in clock ticks
 	awk '$1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6 }' /proc/stat
 }
 
-# others_pct BUSY0 T0: the share of the machine's CPU (all CPUs, in %) that programs other
-# than this script and what it started used since busy_ticks printed BUSY0 at $EPOCHREALTIME
-# T0. Must run in the script's own shell (not a subshell) for `times` to count our children.
+# others_pct BUSY0 T0: sets OTHERS_PCT to the share of the machine's CPU (all CPUs, in %) that
+# went to anything but this script and what it started, since busy_ticks printed BUSY0 at
+# $EPOCHREALTIME T0. Call it in the script's own shell, not in $(...) nor a pipeline: `times`
+# only counts the children of the shell it runs in.
 others_pct() {
 	local busy now ours
 	read -r busy _ < <(busy_ticks)
 	now=$EPOCHREALTIME
-	# `times`: this shell's user and system time, then its (waited-for) children's.
-	times >"$WORK/times" # a builtin: in this shell, unlike in a pipeline or $(...)
+	times >"$WORK/times" # this shell's user and system time, then its waited-for children's
 	ours=$(tr 'ms' '  ' <"$WORK/times" | awk '{ t += $1 * 60 + $2 + $3 * 60 + $4 } END { print t }')
-	awk -v b0="$1" -v b1="$busy" -v t0="$2" -v t1="$now" -v ours="$ours" \
+	# shellcheck disable=SC2034 # read by run.sh
+	OTHERS_PCT=$(awk -v b0="$1" -v b1="$busy" -v t0="$2" -v t1="$now" -v ours="$ours" \
 		-v hz="$(getconf CLK_TCK)" -v n="$(nproc)" 'BEGIN {
 		p = ((b1 - b0) / hz - ours) / ((t1 - t0) * n) * 100
-		printf "%.0f\n", p < 0 ? 0 : p }'
+		printf "%.0f\n", p < 0 ? 0 : p }')
 }

@@ -242,7 +242,8 @@ summary() {
 	echo "hsup: $("$HSUP" version 2>/dev/null) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 	echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM"
 	echo "load average: at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg);" \
-		"other programs used ${OTHERS_PCT}% of the CPUs meanwhile (more than a few: rerun)"
+		"other programs used ${OTHERS_PCT}% of the CPUs meanwhile" \
+		"$([ "$OTHERS_PCT" -le 5 ] || echo '(noisy: rerun when the machine is quieter)')"
 	have foreman && echo "foreman $(foreman version 2>/dev/null | head -1) (ruby $(ruby -e 'print RUBY_VERSION')): dyno = /bin/sh -c 'exec sleep ...'"
 	have supervisord && echo "supervisord $(supervisord --version) (python $(python3 -c 'import platform; print(platform.python_version())')): dyno = sleep ... exec'd directly"
 	echo "hsup dyno = bash -c 'exec sleep ...'"
@@ -406,5 +407,5 @@ for b in "${WHICH[@]}"; do
 		;;
 	esac
 done
-OTHERS_PCT=$(others_pct "$BUSY_START" "$T_START")
+others_pct "$BUSY_START" "$T_START"
 summary | tee "$RESULTS/summary.txt"
