@@ -241,9 +241,10 @@ summary() {
 	echo "hsup benchmarks, $(date '+%Y-%m-%d %H:%M')$([ "$QUICK" = 1 ] && echo ' (BENCH_QUICK: indicative only)')"
 	echo "hsup: $("$HSUP" version 2>/dev/null) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 	echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM"
+	local noisy=""
+	[ "$OTHERS_PCT" -le 5 ] || noisy=" (noisy: rerun when the machine is quieter)"
 	echo "load average: at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg);" \
-		"other programs used ${OTHERS_PCT}% of the CPUs meanwhile" \
-		"$([ "$OTHERS_PCT" -le 5 ] || echo '(noisy: rerun when the machine is quieter)')"
+		"other programs used ${OTHERS_PCT}% of the CPUs meanwhile$noisy"
 	have foreman && echo "foreman $(foreman version 2>/dev/null | head -1) (ruby $(ruby -e 'print RUBY_VERSION')): dyno = /bin/sh -c 'exec sleep ...'"
 	have supervisord && echo "supervisord $(supervisord --version) (python $(python3 -c 'import platform; print(platform.python_version())')): dyno = sleep ... exec'd directly"
 	echo "hsup dyno = bash -c 'exec sleep ...'"
