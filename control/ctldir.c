@@ -235,7 +235,7 @@ static void watch(struct hs_ctldir *cd)
 	uv_timer_start(&cd->poll, on_poll, POLL_MS, POLL_MS);
 }
 
-int hs_ctldir_start(struct hs_ctldir *cd, cm_err *err)
+int hs_ctldir_start(struct hs_ctldir *cd, bool watching, cm_err *err)
 {
 	recover_claims(cd);
 	int got = 0;
@@ -246,7 +246,8 @@ int hs_ctldir_start(struct hs_ctldir *cd, cm_err *err)
 		got = offer_loaded(cd, err);
 	if (got < 0)
 		return -1;
-	watch(cd);
+	if (watching)
+		watch(cd);
 	return got;
 }
 

@@ -6,6 +6,7 @@
 #ifndef HS_CTLDIR_H
 #define HS_CTLDIR_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 #include "common/err.h"
@@ -20,9 +21,9 @@ typedef void (*hs_ctldir_cb)(struct hs_release *r, void *ticket, void *data);
 
 int hs_ctldir_open(uv_loop_t *loop, const char *path, hs_ctldir_cb cb, void *data,
                    struct hs_ctldir **out, cm_err *err);
-/* Delivers the directory's release now (`new` if present and valid, else `loaded`), then
- * watches for new ones. Returns 1 if a release was delivered, 0 if there is none yet. */
-int hs_ctldir_start(struct hs_ctldir *cd, cm_err *err);
+/* Delivers the directory's release now (`new` if present and valid, else `loaded`), then, if
+ * watch, watches for new ones. Returns 1 if a release was delivered, 0 if there is none yet. */
+int hs_ctldir_start(struct hs_ctldir *cd, bool watch, cm_err *err);
 /* Takes `new` if it is there, or offers `loaded` again (SIGHUP). */
 void hs_ctldir_rescan(struct hs_ctldir *cd);
 void hs_ctldir_close(struct hs_ctldir *cd);

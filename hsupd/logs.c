@@ -105,6 +105,11 @@ static void on_writable(uv_poll_t *h, int status, int events)
 
 static void sink_append(struct hs_log_sink *s, const char *p, size_t n)
 {
+	if (s->off && s->len + n > s->cap) { /* reuse the room of what was written */
+		memmove(s->buf, s->buf + s->off, s->len - s->off);
+		s->len -= s->off;
+		s->off = 0;
+	}
 	xgrow((void **)&s->buf, &s->cap, s->len + n, 1);
 	memcpy(s->buf + s->len, p, n);
 	s->len += n;

@@ -146,9 +146,13 @@ static int open_release_source(struct daemon *d, cm_err *err)
 	if (dir && *dir) {
 		if (hs_ctldir_open(&d->loop, dir, on_release, d, &d->ctldir, err) < 0)
 			return -1;
-		int got = hs_ctldir_start(d->ctldir, err);
+		/* A oneshot hsup runs one release: it need not watch for more. */
+		int got = hs_ctldir_start(d->ctldir, !(run || d->cli->oneshot), err);
 		if (got < 0)
 			return -1;
+		if (got == 0 && !run && d->cli->oneshot)
+			return cm_err_set(err, EINVAL, "%s holds no release (new or loaded) to run",
+			                  dir);
 		if (got == 0 && !run)
 			hs_log_info("waiting for a release: write it to %s/new", dir);
 		if (got == 0 && run)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define MAX_QUANTITY 100000
+#define START_BATCH  64 /* dynos started per loop iteration */
 
 struct hs_sup {
 	struct hs_sup_conf conf;
@@ -34,6 +35,9 @@ struct hs_sup {
 	struct hs_dyno *dynos, *tail;
 	uv_timer_t kick; /* reconciles once after a burst of changes */
 	bool shutting_down, started_once, done;
+	bool reconcile_more; /* a batch of starts was cut short... */
+	size_t resume_type;  /* ...here */
+	int resume_k;
 	int exit_code;
 	bool has_exit_code;
 	int devnull;
@@ -378,18 +382,24 @@ static struct hs_dyno *dyno_new(struct hs_sup *sup, const char *type, int index)
 	return d;
 }
 
-static void ensure_dyno(struct hs_sup *sup, const char *type, int index)
+/* Starts the dyno unless it runs, is held, or its predecessor is still stopping. Returns
+ * whether it started one. */
+static bool ensure_dyno(struct hs_sup *sup, const char *type, int index)
 {
 	char name[160];
 	snprintf(name, sizeof(name), "%s.%d", type, index);
 	if (held(sup, name) || hs_sup_find(sup, name))
-		return; /* running, or its predecessor is still stopping */
+		return false;
 	hs_exec_feed(&dyno_new(sup, type, index)->ex, HS_IN_START);
+	return true;
 }
 
 static void reconcile(struct hs_sup *sup)
 {
-	if (!sup->current || sup->shutting_down || (sup->conf.oneshot && sup->started_once))
+	bool more = sup->reconcile_more;
+	sup->reconcile_more = false;
+	if (!sup->current || sup->shutting_down ||
+	    (sup->conf.oneshot && sup->started_once && !more))
 		return;
 	sup->started_once = true;
 	struct hs_dyno *next;
@@ -404,17 +414,30 @@ static void reconcile(struct hs_sup *sup)
 		ensure_dyno(sup, "run", sup->conf.start_number);
 		return;
 	}
-	for (size_t i = 0; i < sup->current->nprocs; i++) {
+	/* A oneshot dyno that already ended must not start again: resume where the last batch
+	 * stopped. Otherwise starting over is harmless and sees every change. */
+	size_t i = more && sup->conf.oneshot ? sup->resume_type : 0;
+	int k = more && sup->conf.oneshot ? sup->resume_k : 0, started = 0;
+	for (; i < sup->current->nprocs; i++, k = 0) {
 		const char *type = sup->current->procs[i].type;
-		int n = hs_sup_desired(sup, type);
-		for (int k = 0; k < n; k++)
-			ensure_dyno(sup, type, sup->conf.start_number + k);
+		for (int n = hs_sup_desired(sup, type); k < n; k++) {
+			if (started == START_BATCH) {
+				/* Let signals, the API and dyno output in before the next batch. */
+				sup->reconcile_more = true;
+				sup->resume_type = i;
+				sup->resume_k = k;
+				kick(sup);
+				return;
+			}
+			started += ensure_dyno(sup, type, sup->conf.start_number + k);
+		}
 	}
 }
 
 static void maybe_done(struct hs_sup *sup)
 {
-	bool finishing = sup->shutting_down || (sup->conf.oneshot && sup->started_once);
+	bool finishing =
+	    sup->shutting_down || (sup->conf.oneshot && sup->started_once && !sup->reconcile_more);
 	if (!finishing || sup->dynos || sup->building || sup->done)
 		return;
 	sup->done = true;

@@ -31,7 +31,7 @@ unit() { # unit BUILD_DIR
 	for t in "$1"/tests/test_*; do
 		[ -x "$t" ] || continue
 		echo "# unit: $t"
-		CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
+		CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$log" 2>&1
 		rc=$?
 		count
 		if [ "$rc" -ne 0 ] && [ "$BAD" -eq 0 ]; then

@@ -376,6 +376,35 @@ static void oneshot_reports_first_failure(void **state)
 	world_end(w);
 }
 
+static void many_dynos_start_in_batches(void **state)
+{
+	(void)state;
+	struct world *w = world_new(false, NULL, 0);
+	offer(w, "{\"Processes\": [{\"Type\": \"a\", \"Quantity\": 150, \"Args\": [\"x\"]},"
+	         "{\"Type\": \"b\", \"Quantity\": 70, \"Args\": [\"y\"]}]}");
+	int n = 0;
+	for (struct hs_dyno *d = hs_sup_dynos(w->sup); d; d = d->next)
+		n += d->proc != NULL;
+	assert_int_equal(n, 220);
+	assert_non_null(hs_sup_find(w->sup, "b.70"));
+	world_end(w);
+}
+
+static void oneshot_batches_run_each_dyno_once(void **state)
+{
+	(void)state;
+	struct world *w = world_new(true, NULL, 0);
+	starts = 0;
+	offer(w,
+	      "{\"Processes\": [{\"Type\": \"a\", \"Quantity\": 150, \"Args\": [\"exit-now 0\"]},"
+	      "{\"Type\": \"b\", \"Quantity\": 70, \"Args\": [\"exit-now 0\"]}]}");
+	while (!w->done && starts <= 300) /* a bug would start them over and over */
+		uv_run(&w->loop, UV_RUN_ONCE);
+	assert_int_equal(starts, 220);
+	assert_int_equal(w->done_code, 0);
+	world_end(w);
+}
+
 static void shutdown_kills_what_ignores_term(void **state)
 {
 	(void)state;
@@ -401,6 +430,8 @@ int main(void)
 	    cmocka_unit_test(crash_restarts_then_backs_off),
 	    cmocka_unit_test(oneshot_reports_first_failure),
 	    cmocka_unit_test(shutdown_kills_what_ignores_term),
+	    cmocka_unit_test(many_dynos_start_in_batches),
+	    cmocka_unit_test(oneshot_batches_run_each_dyno_once),
 	};
 	return cmocka_run_group_tests_name("supervisor", tests, NULL, NULL);
 }
