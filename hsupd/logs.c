@@ -103,16 +103,19 @@ static void on_writable(uv_poll_t *h, int status, int events)
 	sink_flush(h->data);
 }
 
-static void sink_append(struct hs_log_sink *s, const char *p, size_t n)
+/* Room for n more bytes at the end of the queue; the caller fills it. */
+static char *sink_reserve(struct hs_log_sink *s, size_t n)
 {
 	if (s->off && s->len + n > s->cap) { /* reuse the room of what was written */
 		memmove(s->buf, s->buf + s->off, s->len - s->off);
 		s->len -= s->off;
 		s->off = 0;
 	}
-	xgrow((void **)&s->buf, &s->cap, s->len + n, 1);
-	memcpy(s->buf + s->len, p, n);
+	if (s->len + n > s->cap)
+		xgrow((void **)&s->buf, &s->cap, s->len + n, 1);
+	char *at = s->buf + s->len;
 	s->len += n;
+	return at;
 }
 
 static void refresh_prefix(struct hs_log_src *src)
@@ -138,9 +141,10 @@ static void refresh_prefix(struct hs_log_src *src)
 static void emit_line(void *ctx, const char *line, size_t len)
 {
 	struct hs_log_src *src = ctx;
-	sink_append(src->sink, src->prefix, src->prefix_len);
-	sink_append(src->sink, line, len);
-	sink_append(src->sink, "\n", 1);
+	char *at = sink_reserve(src->sink, src->prefix_len + len + 1);
+	memcpy(at, src->prefix, src->prefix_len);
+	memcpy(at + src->prefix_len, line, len);
+	at[src->prefix_len + len] = '\n';
 	src->sink->lines++;
 }
 
