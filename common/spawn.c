@@ -54,7 +54,7 @@ static __attribute__((noreturn)) void child_fail(int pipefd, int step)
 	_exit(127);
 }
 
-static int child_reset_signals(void)
+int cm_child_reset_signals(void)
 {
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigset_t none;
@@ -65,8 +65,7 @@ static int child_reset_signals(void)
 	return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* Moves fds that sit in 0..2 out of the way first, so dup2 never clobbers a source. */
-static int child_stdio(const int stdio[3])
+int cm_child_stdio(const int stdio[3])
 {
 	int src[3];
 	for (int i = 0; i < 3; i++) {
@@ -94,9 +93,9 @@ static __attribute__((noreturn)) void child_run(const struct cm_spawn_opts *o, i
 	/* SIGTTOU is still blocked here, so a background group may take the terminal. */
 	if (o->foreground_tty >= 0 && ioctl(o->foreground_tty, TIOCSPGRP, &self) < 0)
 		child_fail(pipefd, STEP_TTY);
-	if (child_reset_signals() < 0)
+	if (cm_child_reset_signals() < 0)
 		child_fail(pipefd, STEP_SIGNALS);
-	if (child_stdio(o->stdio) < 0)
+	if (cm_child_stdio(o->stdio) < 0)
 		child_fail(pipefd, STEP_STDIO);
 	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (o->cwd && chdir(o->cwd) < 0)

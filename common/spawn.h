@@ -23,6 +23,13 @@ struct cm_spawn_opts {
 
 int cm_spawn(const struct cm_spawn_opts *o, pid_t *pid, int *pidfd, cm_err *err);
 
+/* For a child between clone and exec (raw system calls only, no allocation). */
+/* Every signal back to its default action, none blocked. */
+int cm_child_reset_signals(void);
+/* Makes stdio[i] (>= 0) the child's fd i, moving fds that sit in 0..2 out of the way first so
+ * dup2 never clobbers a source; -1 keeps fd i as it is. */
+int cm_child_stdio(const int stdio[3]);
+
 /* Exit status of a reaped child as a shell would report it: the code, or 128 + signal. */
 struct cm_exit {
 	int code;   /* exit code, or 128 + signal */

@@ -2,6 +2,7 @@
  * and exec): system calls only, errors reported to the parent as {step, errno, index}. */
 #define _GNU_SOURCE
 #include "libcontainer/init.h"
+#include "common/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,38 +61,12 @@ static void wait_for_parent(const struct lc_plan *p, char want)
 		fail(p, LC_STEP_SYNC, -1);
 }
 
-static int reset_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &sa, NULL); /* fails harmlessly for reserved signals */
-	sigset_t none;
-	sigemptyset(&none);
-	return sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
-/* Moves sources sitting in 0..2 out of the way first, so dup2 never clobbers one. */
 static int setup_stdio(const struct lc_plan *p)
 {
 	int src[3];
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 3; i++)
 		src[i] = p->tty_slave >= 0 ? p->tty_slave : p->stdio[i];
-		if (src[i] >= 0 && src[i] < 3 && src[i] != i) {
-			src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
-			if (src[i] < 0)
-				return -1;
-		}
-	}
-	for (int i = 0; i < 3; i++) {
-		if (src[i] < 0)
-			continue;
-		if (src[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(src[i], i) < 0)
-			return -1;
-	}
-	return 0;
+	return cm_child_stdio(src);
 }
 
 static void join_namespaces(const struct lc_plan *p)
@@ -200,7 +175,7 @@ static void wait_for_start(const struct lc_plan *p)
 
 void lc_init_run(const struct lc_plan *p)
 {
-	if (reset_signals() < 0)
+	if (cm_child_reset_signals() < 0)
 		fail(p, LC_STEP_SIGNALS, -1);
 	wait_for_parent(p, 'g');
 	join_namespaces(p);

@@ -331,6 +331,15 @@ static int remount_at(int rootfd, const char *rel, unsigned long flags)
 }
 
 /* move_mount onto the destination's fd itself: it does not follow a /proc/self/fd link */
+/* mount(2) flags as mount_setattr(2) attributes. */
+static uint64_t attrs_of(unsigned long flags)
+{
+	return ((flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0) |
+	       ((flags & MS_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
+	       ((flags & MS_NODEV) ? MOUNT_ATTR_NODEV : 0) |
+	       ((flags & MS_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+}
+
 static int idmapped_bind(const struct lc_mount_op *op, int target_fd)
 {
 	unsigned int tree_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
@@ -341,14 +350,7 @@ static int idmapped_bind(const struct lc_mount_op *op, int target_fd)
 		return -1;
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP,
 	                          .userns_fd = (uint64_t)op->userns_fd};
-	if (op->remount_flags & MS_RDONLY)
-		attr.attr_set |= MOUNT_ATTR_RDONLY;
-	if (op->remount_flags & MS_NOSUID)
-		attr.attr_set |= MOUNT_ATTR_NOSUID;
-	if (op->remount_flags & MS_NODEV)
-		attr.attr_set |= MOUNT_ATTR_NODEV;
-	if (op->remount_flags & MS_NOEXEC)
-		attr.attr_set |= MOUNT_ATTR_NOEXEC;
+	attr.attr_set |= attrs_of(op->remount_flags);
 	int r = (int)syscall(SYS_mount_setattr, tree, "",
 	                     AT_EMPTY_PATH | ((op->flags & MS_REC) ? AT_RECURSIVE : 0), &attr,
 	                     sizeof(attr));
@@ -367,14 +369,7 @@ static int setattr_tree(int rootfd, const struct lc_mount_op *op)
 	if (fd < 0)
 		return -1;
 	struct mount_attr attr = {.attr_set = 0};
-	if (op->remount_flags & MS_RDONLY)
-		attr.attr_set |= MOUNT_ATTR_RDONLY;
-	if (op->remount_flags & MS_NOSUID)
-		attr.attr_set |= MOUNT_ATTR_NOSUID;
-	if (op->remount_flags & MS_NODEV)
-		attr.attr_set |= MOUNT_ATTR_NODEV;
-	if (op->remount_flags & MS_NOEXEC)
-		attr.attr_set |= MOUNT_ATTR_NOEXEC;
+	attr.attr_set |= attrs_of(op->remount_flags);
 	int r = (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
 	                     sizeof(attr));
 	int saved = errno;
