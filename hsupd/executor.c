@@ -28,10 +28,12 @@ const struct hs_transition hs_exec_table[HS_EXEC_NSTATES][HS_IN_N] =
                 [HS_IN_EXITED] = IGNORE,
                 [HS_IN_FINISHED] = IGNORE,
                 [HS_IN_RETIRE] = T(HS_EXEC_RETIRED, DONE),
-                [HS_IN_RESTART] = T(HS_EXEC_STARTED, RUN),
+                [HS_IN_RESTART] = T(HS_EXEC_STARTED, HS_A_RESET_CRASHES | RUN),
                 [HS_IN_BACKOFF_DONE] = IGNORE,
                 [HS_IN_STOP_TIMEOUT] = IGNORE,
                 [HS_IN_STAYED_UP] = IGNORE,
+                [HS_IN_STOP] = IGNORE,
+                [HS_IN_ADOPT] = T(HS_EXEC_RETIRING, STOP),
             },
         [HS_EXEC_STARTED] =
             {
@@ -44,6 +46,8 @@ const struct hs_transition hs_exec_table[HS_EXEC_NSTATES][HS_IN_N] =
                 [HS_IN_BACKOFF_DONE] = IGNORE,
                 [HS_IN_STOP_TIMEOUT] = IGNORE,
                 [HS_IN_STAYED_UP] = T(HS_EXEC_STARTED, HS_A_RESET_CRASHES),
+                [HS_IN_STOP] = T(HS_EXEC_STOPPING, STOP),
+                [HS_IN_ADOPT] = IGNORE,
             },
         [HS_EXEC_BACKOFF] =
             {
@@ -56,6 +60,8 @@ const struct hs_transition hs_exec_table[HS_EXEC_NSTATES][HS_IN_N] =
                 [HS_IN_BACKOFF_DONE] = T(HS_EXEC_STARTED, RUN),
                 [HS_IN_STOP_TIMEOUT] = IGNORE,
                 [HS_IN_STAYED_UP] = IGNORE,
+                [HS_IN_STOP] = T(HS_EXEC_STOPPED, HS_A_CANCEL_TIMER),
+                [HS_IN_ADOPT] = IGNORE,
             },
         [HS_EXEC_RETIRING] =
             {
@@ -68,6 +74,8 @@ const struct hs_transition hs_exec_table[HS_EXEC_NSTATES][HS_IN_N] =
                 [HS_IN_BACKOFF_DONE] = IGNORE,
                 [HS_IN_STOP_TIMEOUT] = T(HS_EXEC_RETIRING, HS_A_KILL),
                 [HS_IN_STAYED_UP] = IGNORE,
+                [HS_IN_STOP] = T(HS_EXEC_STOPPING, 0),
+                [HS_IN_ADOPT] = IGNORE,
             },
         [HS_EXEC_RESTARTING] =
             {
@@ -80,6 +88,8 @@ const struct hs_transition hs_exec_table[HS_EXEC_NSTATES][HS_IN_N] =
                 [HS_IN_BACKOFF_DONE] = IGNORE,
                 [HS_IN_STOP_TIMEOUT] = T(HS_EXEC_RESTARTING, HS_A_KILL),
                 [HS_IN_STAYED_UP] = IGNORE,
+                [HS_IN_STOP] = T(HS_EXEC_STOPPING, 0),
+                [HS_IN_ADOPT] = IGNORE,
             },
         [HS_EXEC_RETIRED] =
             {
@@ -92,6 +102,22 @@ const struct hs_transition hs_exec_table[HS_EXEC_NSTATES][HS_IN_N] =
                 [HS_IN_BACKOFF_DONE] = IGNORE,
                 [HS_IN_STOP_TIMEOUT] = IGNORE,
                 [HS_IN_STAYED_UP] = IGNORE,
+                [HS_IN_STOP] = IGNORE,
+                [HS_IN_ADOPT] = IGNORE,
+            },
+        [HS_EXEC_STOPPING] =
+            {
+                [HS_IN_START] = IGNORE,
+                [HS_IN_START_FAILED] = IGNORE,
+                [HS_IN_EXITED] = T(HS_EXEC_STOPPED, HS_A_CANCEL_TIMER),
+                [HS_IN_FINISHED] = T(HS_EXEC_STOPPED, HS_A_CANCEL_TIMER),
+                [HS_IN_RETIRE] = T(HS_EXEC_RETIRING, 0),
+                [HS_IN_RESTART] = T(HS_EXEC_RESTARTING, 0),
+                [HS_IN_BACKOFF_DONE] = IGNORE,
+                [HS_IN_STOP_TIMEOUT] = T(HS_EXEC_STOPPING, HS_A_KILL),
+                [HS_IN_STAYED_UP] = IGNORE,
+                [HS_IN_STOP] = IGNORE,
+                [HS_IN_ADOPT] = IGNORE,
             },
 };
 
@@ -177,6 +203,7 @@ const char *hs_exec_state_name(enum hs_exec_state s)
 	    [HS_EXEC_STOPPED] = "stopped",       [HS_EXEC_STARTED] = "started",
 	    [HS_EXEC_BACKOFF] = "crashed",       [HS_EXEC_RETIRING] = "retiring",
 	    [HS_EXEC_RESTARTING] = "restarting", [HS_EXEC_RETIRED] = "retired",
+	    [HS_EXEC_STOPPING] = "stopping",
 	};
 	return s < HS_EXEC_NSTATES ? names[s] : "?";
 }
@@ -193,6 +220,8 @@ const char *hs_exec_input_name(enum hs_exec_input in)
 	    [HS_IN_BACKOFF_DONE] = "backoff-done",
 	    [HS_IN_STOP_TIMEOUT] = "stop-timeout",
 	    [HS_IN_STAYED_UP] = "stayed-up",
+	    [HS_IN_STOP] = "stop",
+	    [HS_IN_ADOPT] = "adopt",
 	};
 	return in < HS_IN_N ? names[in] : "?";
 }

@@ -11,12 +11,13 @@
 #include "drivers/driver.h"
 
 enum hs_exec_state {
-	HS_EXEC_STOPPED,    /* created, not started yet */
+	HS_EXEC_STOPPED,    /* not running: not started yet, or stopped on request */
 	HS_EXEC_STARTED,    /* its process runs */
 	HS_EXEC_BACKOFF,    /* crashed; waits for the restart timer */
 	HS_EXEC_RETIRING,   /* stopping for good: SIGTERM sent, SIGKILL at the stop timeout */
 	HS_EXEC_RESTARTING, /* stopping to start again */
 	HS_EXEC_RETIRED,    /* finished; the executor can go */
+	HS_EXEC_STOPPING,   /* stopping to stay stopped (and listed) until restarted */
 	HS_EXEC_NSTATES
 };
 
@@ -30,6 +31,8 @@ enum hs_exec_input {
 	HS_IN_BACKOFF_DONE, /* the restart delay is over */
 	HS_IN_STOP_TIMEOUT, /* it ignored SIGTERM for the stop timeout */
 	HS_IN_STAYED_UP,    /* it has run long enough to forget its crashes */
+	HS_IN_STOP,         /* stop it and keep it, stopped, until restarted */
+	HS_IN_ADOPT,        /* it runs from an earlier hsup: stop it for good */
 	HS_IN_N
 };
 

@@ -73,7 +73,8 @@ enum {
 	B = HS_EXEC_BACKOFF,
 	RG = HS_EXEC_RETIRING,
 	RS = HS_EXEC_RESTARTING,
-	RD = HS_EXEC_RETIRED
+	RD = HS_EXEC_RETIRED,
+	SG = HS_EXEC_STOPPING
 };
 
 struct cell {
@@ -92,6 +93,8 @@ static const struct cell cells[] = {
     {S, HS_IN_BACKOFF_DONE, S, NULL},
     {S, HS_IN_STOP_TIMEOUT, S, NULL},
     {S, HS_IN_STAYED_UP, S, NULL},
+    {S, HS_IN_STOP, S, NULL},
+    {S, HS_IN_ADOPT, RG, "cancel-stayup term timer=30000"},
 
     {ST, HS_IN_START, ST, NULL},
     {ST, HS_IN_START_FAILED, B, "cancel-stayup timer=1000"},
@@ -102,6 +105,8 @@ static const struct cell cells[] = {
     {ST, HS_IN_BACKOFF_DONE, ST, NULL},
     {ST, HS_IN_STOP_TIMEOUT, ST, NULL},
     {ST, HS_IN_STAYED_UP, ST, ""},
+    {ST, HS_IN_STOP, SG, "cancel-stayup term timer=30000"},
+    {ST, HS_IN_ADOPT, ST, NULL},
 
     {B, HS_IN_START, B, NULL},
     {B, HS_IN_START_FAILED, B, NULL},
@@ -112,6 +117,8 @@ static const struct cell cells[] = {
     {B, HS_IN_BACKOFF_DONE, ST, "spawn stayup=60000"},
     {B, HS_IN_STOP_TIMEOUT, B, NULL},
     {B, HS_IN_STAYED_UP, B, NULL},
+    {B, HS_IN_STOP, S, "cancel"},
+    {B, HS_IN_ADOPT, B, NULL},
 
     {RG, HS_IN_START, RG, NULL},
     {RG, HS_IN_START_FAILED, RG, NULL},
@@ -122,6 +129,8 @@ static const struct cell cells[] = {
     {RG, HS_IN_BACKOFF_DONE, RG, NULL},
     {RG, HS_IN_STOP_TIMEOUT, RG, "kill"},
     {RG, HS_IN_STAYED_UP, RG, NULL},
+    {RG, HS_IN_STOP, SG, ""},
+    {RG, HS_IN_ADOPT, RG, NULL},
 
     {RS, HS_IN_START, RS, NULL},
     {RS, HS_IN_START_FAILED, RS, NULL},
@@ -132,6 +141,8 @@ static const struct cell cells[] = {
     {RS, HS_IN_BACKOFF_DONE, RS, NULL},
     {RS, HS_IN_STOP_TIMEOUT, RS, "kill"},
     {RS, HS_IN_STAYED_UP, RS, NULL},
+    {RS, HS_IN_STOP, SG, ""},
+    {RS, HS_IN_ADOPT, RS, NULL},
 
     {RD, HS_IN_START, RD, NULL},
     {RD, HS_IN_START_FAILED, RD, NULL},
@@ -142,6 +153,20 @@ static const struct cell cells[] = {
     {RD, HS_IN_BACKOFF_DONE, RD, NULL},
     {RD, HS_IN_STOP_TIMEOUT, RD, NULL},
     {RD, HS_IN_STAYED_UP, RD, NULL},
+    {RD, HS_IN_STOP, RD, NULL},
+    {RD, HS_IN_ADOPT, RD, NULL},
+
+    {SG, HS_IN_START, SG, NULL},
+    {SG, HS_IN_START_FAILED, SG, NULL},
+    {SG, HS_IN_EXITED, S, "cancel"},
+    {SG, HS_IN_FINISHED, S, "cancel"},
+    {SG, HS_IN_RETIRE, RG, ""},
+    {SG, HS_IN_RESTART, RS, ""},
+    {SG, HS_IN_BACKOFF_DONE, SG, NULL},
+    {SG, HS_IN_STOP_TIMEOUT, SG, "kill"},
+    {SG, HS_IN_STAYED_UP, SG, NULL},
+    {SG, HS_IN_STOP, SG, NULL},
+    {SG, HS_IN_ADOPT, SG, NULL},
 };
 
 static void every_cell(void **state)
