@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "common/spawn.h"
+#include "common/children.h"
 #include "common/cleanup.h"
 #include "common/xalloc.h"
 
@@ -29,6 +30,7 @@ enum child_step {
 	STEP_STDIO,
 	STEP_CWD,
 	STEP_RLIMIT,
+	STEP_CGROUP,
 	STEP_EXEC
 };
 static const char *const step_names[] = {
@@ -38,6 +40,7 @@ static const char *const step_names[] = {
     [STEP_STDIO] = "set up stdio",
     [STEP_CWD] = "chdir",
     [STEP_RLIMIT] = "set RLIMIT_NOFILE",
+    [STEP_CGROUP] = "join its cgroup",
     [STEP_EXEC] = "exec",
 };
 
@@ -85,7 +88,8 @@ int cm_child_stdio(const int stdio[3])
 	return 0;
 }
 
-static __attribute__((noreturn)) void child_run(const struct cm_spawn_opts *o, int pipefd)
+static __attribute__((noreturn)) void child_run(const struct cm_spawn_opts *o, int pipefd,
+                                                bool in_cgroup)
 {
 	pid_t self = (pid_t)syscall(SYS_getpid);
 	if (o->new_pgroup && setpgid(0, 0) < 0)
@@ -102,6 +106,9 @@ static __attribute__((noreturn)) void child_run(const struct cm_spawn_opts *o, i
 		child_fail(pipefd, STEP_CWD);
 	if (o->nofile && setrlimit(RLIMIT_NOFILE, o->nofile) < 0)
 		child_fail(pipefd, STEP_RLIMIT);
+	/* "0" is the writer itself */
+	if (o->cgroup && !in_cgroup && write(o->cgroup->procs_fd, "0", 1) != 1)
+		child_fail(pipefd, STEP_CGROUP);
 	execve(o->path, o->argv, o->envp);
 	child_fail(pipefd, STEP_EXEC);
 }
@@ -127,6 +134,9 @@ static int wait_exec_report(int readfd, pid_t pid, int pidfd, const struct cm_sp
 		return cm_err_errno(err, r.errnum, "exec %s", o->path);
 	if (r.step == STEP_CWD)
 		return cm_err_errno(err, r.errnum, "start %s: chdir %s", o->path, o->cwd);
+	if (r.step == STEP_CGROUP && r.errnum == EBUSY)
+		return cm_err_errno(err, r.errnum, "start %s: %s (it has controllers enabled)",
+		                    o->path, step);
 	return cm_err_errno(err, r.errnum, "start %s: %s", o->path, step);
 }
 
@@ -138,11 +148,40 @@ static int abandon_child(int pipefd[2], pid_t pid, const sigset_t *old,
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
 	}
+	cm_children_forget(pid);
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	return cm_err_errno(err, saved, "start %s: pidfd_open (Linux 5.3 or later is needed)",
 	                    o->path);
+}
+
+/* clone3 with a pidfd, into the cgroup if one is given; a kernel without CLONE_INTO_CGROUP
+ * (before 5.7) refuses it with E2BIG or EINVAL: then the child joins by itself. */
+static long clone_child(const struct cm_spawn_opts *o, int *pidfd, bool *in_cgroup)
+{
+	struct clone_args args = {
+	    .flags = CLONE_PIDFD,
+	    .pidfd = (uint64_t)(uintptr_t)pidfd,
+	    .exit_signal = SIGCHLD,
+	};
+	*in_cgroup = o->cgroup && o->cgroup->dir_fd >= 0;
+	if (*in_cgroup) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)o->cgroup->dir_fd;
+	}
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0 && *in_cgroup && (errno == E2BIG || errno == EINVAL)) {
+		*in_cgroup = false;
+		args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+		args.cgroup = 0;
+		pid = syscall(SYS_clone3, &args, sizeof(args));
+	}
+	if (pid < 0 && errno == ENOSYS) { /* no clone3 (old kernel, valgrind): fork + pidfd_open */
+		*in_cgroup = false;
+		pid = fork();
+	}
+	return pid;
 }
 
 int cm_spawn(const struct cm_spawn_opts *o, pid_t *pid_out, int *pidfd_out, cm_err *err)
@@ -155,19 +194,17 @@ int cm_spawn(const struct cm_spawn_opts *o, pid_t *pid_out, int *pidfd_out, cm_e
 	/* No signal handler of ours may run in the child before it resets them. */
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int pidfd = -1;
-	struct clone_args args = {
-	    .flags = CLONE_PIDFD,
-	    .pidfd = (uint64_t)(uintptr_t)&pidfd,
-	    .exit_signal = SIGCHLD,
-	};
-	long pid = syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0 && errno == ENOSYS) /* no clone3 (old kernel, valgrind): fork + pidfd_open */
-		pid = fork();
+	bool in_cgroup;
+	cm_children_lock(); /* an orphan reaper must not take this child before it is known */
+	long pid = clone_child(o, &pidfd, &in_cgroup);
 	if (pid == 0) {
 		close(pipefd[0]);
-		child_run(o, pipefd[1]);
+		child_run(o, pipefd[1], in_cgroup);
 	}
 	int saved = errno;
+	if (pid > 0)
+		cm_children_add((pid_t)pid);
+	cm_children_unlock();
 	if (pid > 0 && pidfd < 0) { /* safe: nobody but us reaps this child */
 		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 		if (pidfd < 0)
@@ -201,6 +238,7 @@ int cm_pidfd_reap(int pidfd, struct cm_exit *status, cm_err *err)
 		return cm_err_sys(err, "waitid");
 	if (si.si_pid == 0)
 		return 0;
+	cm_children_forget(si.si_pid);
 	if (si.si_code == CLD_EXITED) {
 		status->code = si.si_status;
 		status->signal = 0;

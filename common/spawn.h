@@ -10,6 +10,13 @@
 
 #include "common/err.h"
 
+/* A cgroup the child starts in: born there (clone3 CLONE_INTO_CGROUP, cgroup v2) where it can,
+ * else it writes itself into procs_fd before exec (cgroup v1, or a kernel before 5.7). */
+struct cm_spawn_cgroup {
+	int dir_fd;   /* the v2 cgroup's directory, or -1 */
+	int procs_fd; /* its cgroup.procs opened for writing */
+};
+
 struct cm_spawn_opts {
 	const char *path; /* executable; no PATH search */
 	char *const *argv;
@@ -18,9 +25,11 @@ struct cm_spawn_opts {
 	int stdio[3];       /* fds for 0, 1, 2 in the child; -1 keeps the parent's own */
 	bool new_pgroup;    /* the child leads a new process group */
 	int foreground_tty; /* >= 0: make the child's group the foreground group of this tty */
-	const struct rlimit *nofile; /* RLIMIT_NOFILE for the child, NULL: inherit */
+	const struct rlimit *nofile;          /* RLIMIT_NOFILE for the child, NULL: inherit */
+	const struct cm_spawn_cgroup *cgroup; /* NULL: the parent's cgroups */
 };
 
+/* The child is registered as watched (common/children.h) until cm_pidfd_reap reaps it. */
 int cm_spawn(const struct cm_spawn_opts *o, pid_t *pid, int *pidfd, cm_err *err);
 
 /* For a child between clone and exec (raw system calls only, no allocation). */
@@ -37,7 +46,7 @@ struct cm_exit {
 };
 
 /* Reaps the child behind pidfd without blocking: 1 if reaped (status filled), 0 if still
- * running, < 0 on error. */
+ * running, < 0 on error. A reaped child is no longer registered as watched. */
 int cm_pidfd_reap(int pidfd, struct cm_exit *status, cm_err *err);
 
 /* Looks name up in the PATH of the given environment value (or a default); returns an owned

@@ -12,7 +12,10 @@
 
 #include <cmocka.h>
 
+#include "common/children.h"
 #include "common/spawn.h"
+
+#include <sys/wait.h>
 
 static struct cm_exit wait_exit(int pidfd)
 {
@@ -112,6 +115,39 @@ static void ignored_signals_are_reset(void **state)
 	signal(SIGPIPE, SIG_DFL);
 }
 
+/* Waits until pid is a zombie (it exited; nobody reaped it yet). */
+static void wait_zombie(pid_t pid)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+}
+
+static void orphan_reaper_leaves_watched_children_alone(void **state)
+{
+	(void)state;
+	char *argv[] = {"sh", "-c", "exit 5", NULL}, *envp[] = {NULL};
+	struct cm_spawn_opts o = {.path = "/bin/sh",
+	                          .argv = argv,
+	                          .envp = envp,
+	                          .stdio = {-1, -1, -1},
+	                          .foreground_tty = -1};
+	pid_t pid;
+	int pidfd;
+	cm_err err;
+	assert_int_equal(cm_spawn(&o, &pid, &pidfd, &err), 0);
+	assert_true(cm_children_watched(pid));
+	pid_t stray = fork(); /* a child nobody watches, as an orphan reparented to PID 1 */
+	if (stray == 0)
+		_exit(0);
+	wait_zombie(pid);
+	wait_zombie(stray);
+	assert_int_equal(cm_children_reap_orphans(), 1); /* the stray only */
+	assert_int_equal(kill(stray, 0), -1);
+	assert_int_equal(wait_exit(pidfd).code, 5); /* the watched child's status is still there */
+	assert_false(cm_children_watched(pid));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +155,7 @@ int main(void)
 	    cmocka_unit_test(errors_name_the_step),
 	    cmocka_unit_test(stdio_env_and_process_group),
 	    cmocka_unit_test(ignored_signals_are_reset),
+	    cmocka_unit_test(orphan_reaper_leaves_watched_children_alone),
 	};
 	return cmocka_run_group_tests_name("spawn", tests, NULL, NULL);
 }
