@@ -4,6 +4,7 @@
 #ifndef HS_DRIVER_H
 #define HS_DRIVER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -27,10 +28,12 @@ struct hs_dyno_spec {
 	int port;        /* its $PORT */
 };
 
-/* How a dyno ended; start_failed with reason when it never ran. */
+/* How a dyno ended; start_failed with reason when it never ran; status_unknown when it was
+ * not our child (adopted from an earlier hsup), so its status went elsewhere. */
 struct hs_exit {
 	struct cm_exit status;
 	bool start_failed;
+	bool status_unknown;
 	char reason[256];
 };
 
@@ -42,6 +45,9 @@ struct hs_driver_conf {
 	double stop_timeout;               /* seconds a dyno gets between SIGTERM and SIGKILL */
 	char **binds;                      /* --bind host[:container], for drivers that isolate */
 	const struct rlimit *child_nofile; /* RLIMIT_NOFILE for dynos (hsup raises its own) */
+	const char *tracking;              /* auto, cgroup-v2, cgroup-v1 or pgroup */
+	/* Where a driver says what the user should know (hsup's own log). */
+	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 
 struct hs_driver_ops {
@@ -56,6 +62,12 @@ struct hs_driver_ops {
 	int (*signal)(struct hs_dyno_proc *p, int sig, cm_err *err);
 	/* Frees a proc after its exit callback ran. */
 	void (*release)(struct hs_dyno_proc *p);
+	/* What a later hsup needs to find the dyno's processes again (owned), or NULL. */
+	json_t *(*record)(struct hs_dyno_proc *p);
+	/* Takes over the processes of a dyno an earlier hsup started, from its record, to watch
+	 * and stop them: 1 with *out set, 0 if none of them is left, < 0 on error. May be NULL. */
+	int (*adopt)(struct hs_driver *d, json_t *record, hs_driver_exit_cb cb, void *data,
+	             struct hs_dyno_proc **out, cm_err *err);
 };
 
 /* Common head of every driver and proc; drivers embed these first. */

@@ -1,18 +1,22 @@
-/* The simple driver: a dyno is `bash -c "<command>"` on the host, leading its own process
- * group. Its exit is seen through a pidfd polled on the loop; the dyno ends when its main
- * process has exited and no process of its group is left (stragglers get SIGTERM, then SIGKILL
- * after the stop timeout). */
+/* The simple driver: a dyno is `bash -c "<command>"` on the host, leading its own process group,
+ * in a cgroup of its own where hsup can make one (drivers/dyno_group.c). Its main process's exit
+ * is seen through a pidfd polled on the loop; the dyno ends when that process has exited and no
+ * other process of the dyno is left (those get SIGTERM, then SIGKILL after the stop timeout).
+ * A cgroup v2 says through cgroup.events when it empties; v1 and process groups are checked on
+ * a short timer while waiting for stragglers. */
 #define _GNU_SOURCE
 #include "drivers/driver.h"
+#include "drivers/dyno_group.h"
 #include "common/cleanup.h"
+#include "common/proc.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
-#include "hsupd/logs.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -22,20 +26,24 @@
 struct simple_driver {
 	struct hs_driver base;
 	char *bash;
+	struct hs_dg_root root;
 };
 
 struct simple_proc {
 	struct hs_dyno_proc base;
-	int pidfd;
-	int tty; /* the terminal handed to the dyno, or -1 */
-	bool reaped;
+	struct hs_dg group;
+	int pidfd; /* the main process, or -1 (adopted after it was gone) */
+	int tty;   /* the terminal handed to the dyno, or -1 */
+	bool ours; /* our child: reaped by us, its status known */
+	bool leader_done;
 	struct hs_exit how;
-	uint64_t kill_at;    /* loop time at which stragglers get SIGKILL */
+	uint64_t kill_at;    /* loop time at which stragglers get SIGKILL; 0: not ours to do */
 	uint64_t give_up_at; /* loop time after which what resists SIGKILL is forgotten */
 	hs_driver_exit_cb cb;
 	void *data;
-	uv_poll_t poll;
+	uv_poll_t poll, events;
 	uv_timer_t drain;
+	bool watching_events, finished;
 	int open_handles;
 };
 
@@ -47,6 +55,18 @@ static int simple_create(const struct hs_driver_conf *conf, struct hs_driver **o
 	if (!bash)
 		return cm_err_set(err, ENOENT, "simple driver: bash not found in PATH");
 	struct simple_driver *d = xcalloc(1, sizeof(*d));
+	char why[1024];
+	if (hs_dg_root_init(&d->root, conf->tracking ? conf->tracking : "auto", why, sizeof(why),
+	                    err) < 0) {
+		free(bash);
+		free(d);
+		return cm_err_wrap(err, "simple driver");
+	}
+	if (why[0] && conf->log)
+		conf->log(
+		    "dynos are tracked by process group: %s; a process that leaves its dyno's "
+		    "process group is not stopped with it",
+		    why);
 	d->base.ops = &hs_driver_simple;
 	d->base.conf = *conf;
 	d->bash = bash;
@@ -57,6 +77,7 @@ static int simple_create(const struct hs_driver_conf *conf, struct hs_driver **o
 static void simple_destroy(struct hs_driver *base)
 {
 	struct simple_driver *d = (struct simple_driver *)base;
+	hs_dg_root_free(&d->root);
 	free(d->bash);
 	free(d);
 }
@@ -78,33 +99,78 @@ static void reclaim_tty(int tty)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-static bool group_alive(pid_t pgid)
-{
-	return kill(-pgid, 0) == 0 || errno == EPERM;
-}
-
 static void finish(struct simple_proc *p)
 {
+	if (p->finished)
+		return;
+	p->finished = true;
 	uv_timer_stop(&p->drain);
+	if (p->watching_events)
+		uv_poll_stop(&p->events);
 	p->cb(&p->base, &p->how, p->data);
 }
 
-static void on_drain_tick(uv_timer_t *t)
+static void arm_drain(struct simple_proc *p);
+
+static void on_drain(uv_timer_t *t)
 {
 	struct simple_proc *p = t->data;
 	uint64_t now = uv_now(t->loop);
-	if (!group_alive(p->base.pid))
+	cm_err err;
+	if (!hs_dg_alive(&p->group))
 		return finish(p);
 	if (p->kill_at && now >= p->kill_at) {
-		kill(-p->base.pid, SIGKILL);
+		hs_dg_signal(&p->group, SIGKILL, &err);
 		p->kill_at = 0;
 		p->give_up_at = now + GIVE_UP_MS;
 	} else if (p->give_up_at && now >= p->give_up_at) {
-		/* Only zombies nobody reaps can outlive SIGKILL (hsup as PID 1 without an init). */
-		hs_log_system("process group %d outlived SIGKILL; treating the dyno as ended",
-		              (int)p->base.pid);
-		finish(p);
+		/* Only zombies nobody reaps, or a process stuck in the kernel, outlive SIGKILL. */
+		if (p->base.driver->conf.log)
+			p->base.driver->conf.log("processes of a dyno (pid %d) outlived SIGKILL; "
+			                         "treating the dyno as ended",
+			                         (int)p->base.pid);
+		return finish(p);
 	}
+	arm_drain(p);
+}
+
+/* v2 says when the group empties: the timer is only for the deadlines. Otherwise, check. */
+static void arm_drain(struct simple_proc *p)
+{
+	uint64_t now = uv_now(p->drain.loop), due = p->kill_at ? p->kill_at : p->give_up_at;
+	uint64_t ms = DRAIN_POLL_MS;
+	if (p->watching_events)
+		ms = due > now ? due - now : (due ? 0 : GIVE_UP_MS);
+	uv_timer_start(&p->drain, on_drain, ms, 0);
+}
+
+static void on_events(uv_poll_t *h, int status, int events)
+{
+	struct simple_proc *p = h->data;
+	(void)status, (void)events;
+	if (!hs_dg_alive(&p->group))
+		finish(p);
+}
+
+/* The main process is gone; wait for the rest of the dyno (with_deadline: SIGTERM them and
+ * SIGKILL at the stop timeout; else the executor's own stop does that). Never finishes before
+ * returning: the first check runs on the loop. */
+static void wait_for_rest(struct simple_proc *p, bool with_deadline)
+{
+	cm_err err;
+	if (with_deadline) {
+		hs_dg_signal(&p->group, SIGTERM, &err);
+		uint64_t grace = (uint64_t)(p->base.driver->conf.stop_timeout * 1000);
+		p->kill_at = uv_now(p->drain.loop) + (grace ? grace : 1);
+	}
+	int efd = hs_dg_events_fd(&p->group);
+	if (efd >= 0 && uv_poll_init(p->drain.loop, &p->events, efd) == 0) {
+		p->events.data = p;
+		p->open_handles++;
+		p->watching_events = true;
+		uv_poll_start(&p->events, UV_PRIORITIZED, on_events);
+	}
+	arm_drain(p);
 }
 
 static void on_pidfd(uv_poll_t *h, int status, int events)
@@ -112,22 +178,21 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 	struct simple_proc *p = h->data;
 	cm_err err;
 	(void)events;
-	int r = status < 0 ? -1 : cm_pidfd_reap(p->pidfd, &p->how.status, &err);
-	if (r == 0)
-		return;
-	if (r < 0)
-		p->how.status = (struct cm_exit){.code = 255};
+	if (p->ours) {
+		int r = status < 0 ? -1 : cm_pidfd_reap(p->pidfd, &p->how.status, &err);
+		if (r == 0)
+			return;
+		if (r < 0)
+			p->how.status = (struct cm_exit){.code = 255};
+	}
 	uv_poll_stop(h);
-	p->reaped = true;
+	p->leader_done = true;
+	p->group.leader_gone = true;
 	if (p->tty >= 0)
 		reclaim_tty(p->tty);
-	if (!group_alive(p->base.pid))
+	if (!hs_dg_alive(&p->group))
 		return finish(p);
-	/* The main process is gone but others of its group are not: stop them too. */
-	kill(-p->base.pid, SIGTERM);
-	uint64_t grace = (uint64_t)(p->base.driver->conf.stop_timeout * 1000);
-	p->kill_at = uv_now(h->loop) + (grace ? grace : 1);
-	uv_timer_start(&p->drain, on_drain_tick, DRAIN_POLL_MS, DRAIN_POLL_MS);
+	wait_for_rest(p, p->ours);
 }
 
 static int simple_spawn(struct simple_driver *d, const struct hs_dyno_spec *spec,
@@ -135,6 +200,7 @@ static int simple_spawn(struct simple_driver *d, const struct hs_dyno_spec *spec
 {
 	_cleanup_free_ char *cmd = cm_strv_join(spec->args, " ");
 	char *argv[] = {"bash", "-c", cmd, NULL};
+	struct cm_spawn_cgroup cg;
 	struct cm_spawn_opts o = {
 	    .path = d->bash,
 	    .argv = argv,
@@ -143,38 +209,67 @@ static int simple_spawn(struct simple_driver *d, const struct hs_dyno_spec *spec
 	    .new_pgroup = true,
 	    .foreground_tty = spec->foreground ? spec->stdio[0] : -1,
 	    .nofile = d->base.conf.child_nofile,
+	    .cgroup = hs_dg_spawn_cgroup(&p->group, &cg),
 	};
-	return cm_spawn(&o, &p->base.pid, &p->pidfd, err);
+	if (cm_spawn(&o, &p->base.pid, &p->pidfd, err) < 0)
+		return -1;
+	hs_dg_started(&p->group, p->base.pid);
+	return 0;
+}
+
+static struct simple_proc *proc_new(struct hs_driver *base, hs_driver_exit_cb cb, void *data)
+{
+	struct simple_proc *p = xcalloc(1, sizeof(*p));
+	p->base.driver = base;
+	p->cb = cb;
+	p->data = data;
+	p->pidfd = p->tty = -1;
+	snprintf(p->base.ip, sizeof(p->base.ip), "127.0.0.1");
+	return p;
+}
+
+/* Starts watching: the main process through its pidfd, if there is one, else the rest. */
+static void proc_watch(struct simple_proc *p)
+{
+	uv_loop_t *loop = p->base.driver->conf.loop;
+	uv_timer_init(loop, &p->drain);
+	p->drain.data = p;
+	p->open_handles = 1;
+	if (p->pidfd >= 0) {
+		uv_poll_init(loop, &p->poll, p->pidfd);
+		p->poll.data = p;
+		p->open_handles++;
+		uv_poll_start(&p->poll, UV_READABLE, on_pidfd);
+	} else {
+		p->leader_done = true;
+		wait_for_rest(p, false);
+	}
+}
+
+static void proc_free(struct simple_proc *p)
+{
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	hs_dg_destroy(&p->group);
+	free(p);
 }
 
 static int simple_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
                         hs_driver_exit_cb cb, void *data, struct hs_dyno_proc **out, cm_err *err)
 {
 	struct simple_driver *d = (struct simple_driver *)base;
-	struct simple_proc *p = xcalloc(1, sizeof(*p));
-	p->base.driver = base;
-	p->cb = cb;
-	p->data = data;
+	struct simple_proc *p = proc_new(base, cb, data);
+	p->ours = true;
 	p->tty = spec->foreground ? spec->stdio[0] : -1;
-	snprintf(p->base.ip, sizeof(p->base.ip), "127.0.0.1");
-	if (simple_spawn(d, spec, p, err) < 0) {
+	if (hs_dg_create(&d->root, spec->name, &p->group, err) < 0) {
 		free(p);
+		return cm_err_wrap(err, "%s", spec->name);
+	}
+	if (simple_spawn(d, spec, p, err) < 0) {
+		proc_free(p);
 		return -1;
 	}
-	int rc = uv_poll_init(base->conf.loop, &p->poll, p->pidfd);
-	if (rc < 0) {
-		kill(-p->base.pid, SIGKILL);
-		struct cm_exit ignored;
-		while (cm_pidfd_reap(p->pidfd, &ignored, err) == 0)
-			usleep(1000);
-		close(p->pidfd);
-		free(p);
-		return cm_err_errno(err, -rc, "%s: watch its pidfd", spec->name);
-	}
-	uv_timer_init(base->conf.loop, &p->drain);
-	p->poll.data = p->drain.data = p;
-	p->open_handles = 2;
-	uv_poll_start(&p->poll, UV_READABLE, on_pidfd);
+	proc_watch(p);
 	*out = &p->base;
 	return 0;
 }
@@ -182,27 +277,72 @@ static int simple_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
 static int simple_signal(struct hs_dyno_proc *base, int sig, cm_err *err)
 {
 	struct simple_proc *p = (struct simple_proc *)base;
-	if (kill(-base->pid, sig) == 0 || errno == ESRCH)
+	if (sig == SIGKILL && p->leader_done && !p->give_up_at && !p->finished) {
+		p->give_up_at = uv_now(p->drain.loop) + GIVE_UP_MS;
+		arm_drain(p);
+	}
+	if (hs_dg_signal(&p->group, sig, err) == 0)
 		return 0;
-	if (!p->reaped && kill(base->pid, sig) == 0)
+	/* the main process, at least, if it still runs */
+	if (!p->leader_done && p->pidfd >= 0 &&
+	    syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0)
 		return 0;
-	return cm_err_sys(err, "signal %d to process group %d", sig, (int)base->pid);
+	return -1;
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
 	struct simple_proc *p = h->data;
-	if (--p->open_handles > 0)
-		return;
-	close(p->pidfd);
-	free(p);
+	if (--p->open_handles == 0)
+		proc_free(p);
 }
 
 static void simple_release(struct hs_dyno_proc *base)
 {
 	struct simple_proc *p = (struct simple_proc *)base;
-	uv_close((uv_handle_t *)&p->poll, on_handle_closed);
+	if (p->pidfd >= 0)
+		uv_close((uv_handle_t *)&p->poll, on_handle_closed);
+	if (p->watching_events)
+		uv_close((uv_handle_t *)&p->events, on_handle_closed);
 	uv_close((uv_handle_t *)&p->drain, on_handle_closed);
+}
+
+static json_t *simple_record(struct hs_dyno_proc *base)
+{
+	return hs_dg_record(&((struct simple_proc *)base)->group);
+}
+
+/* The main process of an adopted dyno, if it still runs: a pidfd checked after it is opened,
+ * so a reused pid is never taken for it. */
+static int open_leader(struct simple_proc *p)
+{
+	struct hs_dg *g = &p->group;
+	if (g->leader_gone)
+		return -1;
+	int fd = (int)syscall(SYS_pidfd_open, g->pgid, 0);
+	if (fd >= 0 && !cm_proc_alive(g->pgid, g->start_time)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int simple_adopt(struct hs_driver *base, json_t *record, hs_driver_exit_cb cb, void *data,
+                        struct hs_dyno_proc **out, cm_err *err)
+{
+	struct simple_proc *p = proc_new(base, cb, data);
+	int r = hs_dg_from_record(record, &p->group, err);
+	if (r <= 0) {
+		free(p);
+		return r;
+	}
+	p->how.status_unknown = true;
+	p->pidfd = open_leader(p);
+	p->group.leader_gone = p->pidfd < 0;
+	p->base.pid = p->pidfd >= 0 ? p->group.pgid : 0;
+	proc_watch(p);
+	*out = &p->base;
+	return 1;
 }
 
 const struct hs_driver_ops hs_driver_simple = {
@@ -213,4 +353,6 @@ const struct hs_driver_ops hs_driver_simple = {
     .start = simple_start,
     .signal = simple_signal,
     .release = simple_release,
+    .record = simple_record,
+    .adopt = simple_adopt,
 };
