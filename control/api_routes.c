@@ -44,6 +44,7 @@ static const char *legacy_status(enum hs_exec_state s)
 		return "Started";
 	case HS_EXEC_RETIRING:
 	case HS_EXEC_RESTARTING:
+	case HS_EXEC_STOPPING:
 		return "Retiring";
 	case HS_EXEC_RETIRED:
 		return "Retired";
@@ -62,9 +63,11 @@ static void status(struct hs_sup *sup, struct hs_reply *r)
 	json_t *procs = json_object();
 	for (struct hs_dyno *d = hs_sup_dynos(sup); d; d = d->next) {
 		json_t *cur = json_object_get(procs, d->type);
+		/* one entry per type: the first started dyno speaks for it, else the first */
 		if (cur &&
-		    strcmp(json_string_value(json_object_get(cur, "Status")), "Started") == 0)
-			continue; /* one entry per type: a started dyno speaks for it */
+		    (d->ex.state != HS_EXEC_STARTED ||
+		     strcmp(json_string_value(json_object_get(cur, "Status")), "Started") == 0))
+			continue;
 		json_object_set_new(procs, d->type,
 		                    json_pack("{s:s, s:s, s:i}", "Status",
 		                              legacy_status(d->ex.state), "IPAddress", dyno_ip(d),
@@ -138,7 +141,7 @@ static void formation(struct hs_sup *sup, struct hs_reply *r)
 static json_t *parse_targets(const char *body, size_t len, struct hs_reply *r)
 {
 	json_error_t jerr;
-	json_t *doc = json_loadb(body, len, 0, &jerr);
+	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	json_t *list = doc ? json_object_get(doc, "Processes") : NULL;
 	if (!doc) {
 		_cleanup_free_ char *msg = xasprintf("invalid JSON at line %d, column %d: %s",
@@ -166,11 +169,36 @@ static void add_type(struct hs_dyno *d, void *data)
 	json_array_append_new(data, json_string(d->type));
 }
 
+static void reply_refused(struct hs_reply *r, const cm_err *err)
+{
+	hs_reply_error(r, err->code == ENOENT ? 404 : 409, err->msg);
+}
+
+/* Every target must be valid before any is acted on: a request is done whole or not at all. */
+static bool check_targets(struct hs_sup *sup, enum hs_sup_action action, json_t *targets,
+                          struct hs_reply *r)
+{
+	size_t i;
+	json_t *v;
+	cm_err err;
+	json_array_foreach (targets, i, v) {
+		if (hs_sup_check(sup, action, json_string_value(v), &err) < 0) {
+			reply_refused(r, &err);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void control_stop(struct hs_sup *sup, const char *body, size_t len, struct hs_reply *r)
 {
 	json_t *targets = parse_targets(body, len, r);
 	if (!targets)
 		return;
+	if (!check_targets(sup, HS_SUP_STOP, targets, r)) {
+		json_decref(targets);
+		return;
+	}
 	json_t *stopped = json_array();
 	size_t i;
 	json_t *v;
@@ -186,17 +214,17 @@ static void control_restart(struct hs_sup *sup, const char *body, size_t len, st
 	json_t *targets = parse_targets(body, len, r);
 	if (!targets)
 		return;
+	if (!check_targets(sup, HS_SUP_RESTART, targets, r)) {
+		json_decref(targets);
+		return;
+	}
 	json_t *done = json_array();
 	size_t i;
 	json_t *v;
 	cm_err err;
 	json_array_foreach (targets, i, v) {
-		if (hs_sup_restart(sup, json_string_value(v), &err) < 0) {
-			json_decref(targets);
-			json_decref(done);
-			return hs_reply_error(r, err.code == ENOENT ? 404 : 409, err.msg);
-		}
-		json_array_append(done, v);
+		if (hs_sup_restart(sup, json_string_value(v), &err) >= 0)
+			json_array_append(done, v);
 	}
 	json_decref(targets);
 	reply_json(r, 200, json_pack("{s:o}", "RestartedProcesses", done));
@@ -258,7 +286,7 @@ static void dyno_action(struct hs_sup *sup, const char *name, const char *action
 	else
 		n = hs_sup_restart(sup, name, &err);
 	if (n < 0)
-		return hs_reply_error(r, err.code == ENOENT ? 404 : 409, err.msg);
+		return reply_refused(r, &err);
 	reply_json(r, 200,
 	           json_pack("{s:s, s:s, s:i}", "Target", name, "Action", action, "Dynos", n));
 }

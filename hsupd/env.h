@@ -5,11 +5,20 @@
 
 #include <stdbool.h>
 
+#include "common/err.h"
+
+#define HS_PORTS_PER_TYPE 100
+
 struct hs_release;
 
 /* The dyno's $PORT. Dynos on the host network share one address, so each gets its own
  * port: PORT (or 5000) + 100 x the type's position in the release + the dyno's offset. */
 int hs_env_port(const struct hs_release *r, int type_index, int offset, bool host_network);
+/* The release's PORT, or 5000. */
+int hs_env_base_port(const struct hs_release *r);
+/* Whether counts[i] dynos of each type i of r get ports of their own on the host network:
+ * the ranges must not overlap nor pass 65535; err names the types when they do. */
+int hs_env_check_ports(const struct hs_release *r, const int *counts, cm_err *err);
 /* A complete, sorted KEY=VALUE vector; with_term adds hsup's TERM (an interactive run). */
 char **hs_env_build(const struct hs_release *r, const char *dyno, int port, bool with_term);
 

@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define MAX_QUANTITY 100000
@@ -45,6 +47,13 @@ struct hs_sup {
 };
 
 static void kick(struct hs_sup *sup);
+
+/* What runs changed: whoever records it (the state directory) hears of it. */
+static void changed(struct hs_sup *sup)
+{
+	if (sup->conf.on_change)
+		sup->conf.on_change(sup->conf.data);
+}
 
 /* ---- the executor's actions, for real ---- */
 
@@ -115,6 +124,7 @@ static int dyno_spawn(struct hs_exec *ex)
 		d->log = hs_log_src_open(sup->conf.sink, d->name, d->color, out[0]);
 	d->started_at = uv_now(sup->loop);
 	hs_log_info("%s started (pid %d)", d->name, (int)d->proc->pid);
+	changed(sup);
 	return 0;
 }
 
@@ -125,7 +135,7 @@ static void dyno_signal(struct hs_exec *ex, int sig)
 	if (sig == SIGKILL && d->proc)
 		hs_log_system("%s did not stop within %.1fs: sending SIGKILL", d->name,
 		              (double)d->ex.policy->stop_timeout_ms / 1000);
-	if (d->proc && d->sup->conf.driver->ops->signal(d->proc, sig, &err) < 0)
+	if (d->proc && d->proc->driver->ops->signal(d->proc, sig, &err) < 0)
 		hs_log_system("%s: %s", d->name, err.msg);
 }
 
@@ -223,7 +233,9 @@ static const struct hs_exec_ops dyno_ops = {
 
 static void describe_exit(const struct hs_exit *how, char *buf, size_t n)
 {
-	if (how->start_failed)
+	if (how->status_unknown)
+		snprintf(buf, n, "ended (it was not this hsup's child: its status is unknown)");
+	else if (how->start_failed)
 		snprintf(buf, n, "failed to start (%s)", how->reason);
 	else if (how->status.signal)
 		snprintf(buf, n, "was killed by signal %d (%s)", how->status.signal,
@@ -243,9 +255,10 @@ static void on_dyno_exit(struct hs_dyno_proc *proc, const struct hs_exit *how, v
 	if (d->log)
 		hs_log_src_finish(d->log);
 	d->log = NULL;
-	sup->conf.driver->ops->release(proc);
+	proc->driver->ops->release(proc);
 	d->proc = NULL;
 	describe_exit(how, what, sizeof(what));
+	changed(sup);
 	hs_exec_exited(&d->ex);
 	if (d->ex.state == HS_EXEC_BACKOFF && d->ex.backoff_ms == 0)
 		hs_log_system("%s %s; restarting", d->name, what);
@@ -288,6 +301,11 @@ static void hold(struct hs_sup *sup, const char *what)
 		cm_strv_push(&sup->holds, &sup->nholds, xstrdup(what));
 }
 
+static bool dyno_held(const struct hs_sup *sup, const struct hs_dyno *d)
+{
+	return held(sup, d->type) || held(sup, d->name);
+}
+
 static struct hs_scale *find_scale(const struct hs_sup *sup, const char *type)
 {
 	for (size_t i = 0; i < sup->nscale; i++)
@@ -296,11 +314,11 @@ static struct hs_scale *find_scale(const struct hs_sup *sup, const char *type)
 	return NULL;
 }
 
-int hs_sup_desired(const struct hs_sup *sup, const char *type)
+/* How many dynos of type the formation has under release r, whether stopped or not. */
+static int formation_count(const struct hs_sup *sup, const struct hs_release *r, const char *type)
 {
-	const struct hs_process_type *pt =
-	    sup->current ? hs_release_find(sup->current, type) : NULL;
-	if (!pt || held(sup, type))
+	const struct hs_process_type *pt = r ? hs_release_find(r, type) : NULL;
+	if (!pt)
 		return 0;
 	const struct hs_scale *s = find_scale(sup, type);
 	if (s && s->count < 0) /* named without a count: its Quantity, at least one */
@@ -310,13 +328,32 @@ int hs_sup_desired(const struct hs_sup *sup, const char *type)
 	return sup->conf.explicit_formation ? 0 : pt->quantity;
 }
 
-static bool is_desired(const struct hs_sup *sup, const struct hs_dyno *d)
+int hs_sup_desired(const struct hs_sup *sup, const char *type)
+{
+	return held(sup, type) ? 0 : formation_count(sup, sup->current, type);
+}
+
+/* Whether the dyno belongs to the formation (running or stopped on request). */
+static bool in_formation(const struct hs_sup *sup, const struct hs_dyno *d)
 {
 	if (sup->conf.run_mode)
 		return true;
-	int n = hs_sup_desired(sup, d->type);
-	return d->index >= sup->conf.start_number && d->index < sup->conf.start_number + n &&
-	       !held(sup, d->name);
+	int n = formation_count(sup, sup->current, d->type);
+	return d->index >= sup->conf.start_number && d->index < sup->conf.start_number + n;
+}
+
+/* The ports of release r's formation, with type (if not NULL) at count. */
+static int check_ports(const struct hs_sup *sup, const struct hs_release *r, const char *type,
+                       int count, cm_err *err)
+{
+	if (!sup->conf.host_network || sup->conf.run_mode || !r)
+		return 0;
+	_cleanup_free_ int *counts = xcalloc(r->nprocs + 1, sizeof(int));
+	for (size_t i = 0; i < r->nprocs; i++)
+		counts[i] = type && strcmp(r->procs[i].type, type) == 0
+		                ? count
+		                : formation_count(sup, r, r->procs[i].type);
+	return hs_env_check_ports(r, counts, err);
 }
 
 static char **run_args(const struct hs_sup *sup, const char *type)
@@ -355,17 +392,32 @@ static bool stale(struct hs_sup *sup, struct hs_dyno *d)
 	return false;
 }
 
-static struct hs_dyno *dyno_new(struct hs_sup *sup, const char *type, int index)
+/* What the current release runs as this dyno. */
+static void set_spec(struct hs_sup *sup, struct hs_dyno *d)
+{
+	hs_release_unref(d->release);
+	cm_strv_free(d->args);
+	cm_strv_free(d->env);
+	d->release = hs_release_ref(sup->current);
+	d->args = cm_strv_dup(run_args(sup, d->type));
+	d->port = dyno_port(sup, d->type, d->index);
+	d->env = dyno_env(sup, d->name, d->port);
+}
+
+/* A stopped dyno runs nothing: it takes the current release in place, to start with it. */
+static void refresh_stopped(struct hs_sup *sup, struct hs_dyno *d)
+{
+	if (d->ex.state == HS_EXEC_STOPPED && sup->current && stale(sup, d))
+		set_spec(sup, d);
+}
+
+static struct hs_dyno *dyno_alloc(struct hs_sup *sup, const char *type, int index)
 {
 	struct hs_dyno *d = xcalloc(1, sizeof(*d));
 	d->sup = sup;
 	d->type = xstrdup(type);
 	d->index = index;
 	d->name = xasprintf("%s.%d", type, index);
-	d->release = hs_release_ref(sup->current);
-	d->args = cm_strv_dup(run_args(sup, type));
-	d->port = dyno_port(sup, type, index);
-	d->env = dyno_env(sup, d->name, d->port);
 	d->color = (int)sup->colors++;
 	uv_timer_init(sup->loop, &d->timer);
 	uv_timer_init(sup->loop, &d->stayup);
@@ -382,16 +434,41 @@ static struct hs_dyno *dyno_new(struct hs_sup *sup, const char *type, int index)
 	return d;
 }
 
+static struct hs_dyno *dyno_new(struct hs_sup *sup, const char *type, int index)
+{
+	struct hs_dyno *d = dyno_alloc(sup, type, index);
+	set_spec(sup, d);
+	return d;
+}
+
 /* Starts the dyno unless it runs, is held, or its predecessor is still stopping. Returns
  * whether it started one. */
 static bool ensure_dyno(struct hs_sup *sup, const char *type, int index)
 {
 	char name[160];
 	snprintf(name, sizeof(name), "%s.%d", type, index);
-	if (held(sup, name) || hs_sup_find(sup, name))
+	if (held(sup, name) || held(sup, type) || hs_sup_find(sup, name))
 		return false;
 	hs_exec_feed(&dyno_new(sup, type, index)->ex, HS_IN_START);
 	return true;
+}
+
+/* Brings one existing dyno in line: gone when scaled away, kept stopped while held, replaced
+ * when the release changed what it runs. */
+static void reconcile_dyno(struct hs_sup *sup, struct hs_dyno *d)
+{
+	enum hs_exec_state st = d->ex.state;
+	if (st == HS_EXEC_RETIRING || st == HS_EXEC_RETIRED)
+		return;
+	if (!in_formation(sup, d))
+		hs_exec_feed(&d->ex, HS_IN_RETIRE);
+	else if (dyno_held(sup, d) && !sup->conf.oneshot)
+		st == HS_EXEC_STOPPED ? refresh_stopped(sup, d)
+		                      : (void)hs_exec_feed(&d->ex, HS_IN_STOP);
+	else if (dyno_held(sup, d) || stale(sup, d))
+		hs_exec_feed(&d->ex, HS_IN_RETIRE);
+	else if (st == HS_EXEC_STOPPED)
+		hs_exec_feed(&d->ex, HS_IN_START);
 }
 
 static void reconcile(struct hs_sup *sup)
@@ -405,10 +482,7 @@ static void reconcile(struct hs_sup *sup)
 	struct hs_dyno *next;
 	for (struct hs_dyno *d = sup->dynos; d; d = next) {
 		next = d->next;
-		if (d->ex.state == HS_EXEC_RETIRING || d->ex.state == HS_EXEC_RETIRED)
-			continue;
-		if (!is_desired(sup, d) || stale(sup, d))
-			hs_exec_feed(&d->ex, HS_IN_RETIRE);
+		reconcile_dyno(sup, d);
 	}
 	if (sup->conf.run_mode) {
 		ensure_dyno(sup, "run", sup->conf.start_number);
@@ -489,6 +563,9 @@ static void build_done(uv_work_t *w, int status)
 	if (status < 0)
 		sup->build_rc = cm_err_set(&sup->build_err, -status, "build cancelled");
 	enum hs_offer_result res = HS_OFFER_APPLIED;
+	/* the formation may have been scaled while it was built */
+	if (sup->build_rc == 0 && !sup->shutting_down)
+		sup->build_rc = check_ports(sup, r, NULL, 0, &sup->build_err);
 	if (sup->build_rc < 0)
 		res = HS_OFFER_FAILED;
 	else if (sup->shutting_down)
@@ -524,6 +601,14 @@ static void start_build(struct hs_sup *sup)
 
 void hs_sup_offer(struct hs_sup *sup, struct hs_release *r, hs_offer_cb cb, void *data)
 {
+	cm_err err;
+	if (check_ports(sup, r, NULL, 0, &err) < 0) { /* what runs is left alone */
+		if (cb)
+			cb(HS_OFFER_FAILED, r, &err, data);
+		else
+			hs_log_system("release v%lld refused: %s", r->version, err.msg);
+		return;
+	}
 	if (sup->pending && sup->pending_cb)
 		sup->pending_cb(HS_OFFER_SUPERSEDED, sup->pending, NULL, sup->pending_data);
 	hs_release_unref(sup->pending);
@@ -583,7 +668,7 @@ void hs_sup_shutdown(struct hs_sup *sup)
 		hs_log_system("asked again: killing every dyno now");
 		for (struct hs_dyno *d = sup->dynos; d; d = d->next)
 			if (d->proc)
-				sup->conf.driver->ops->signal(d->proc, SIGKILL, &err);
+				d->proc->driver->ops->signal(d->proc, SIGKILL, &err);
 		return;
 	}
 	sup->shutting_down = true;
@@ -636,27 +721,44 @@ static int resolve_target(struct hs_sup *sup, const char *target, bool *type, cm
 	return cm_err_set(err, ENOENT, "no process type or dyno named \"%s\"", target);
 }
 
+int hs_sup_check(struct hs_sup *sup, enum hs_sup_action action, const char *target, cm_err *err)
+{
+	bool type;
+	if (resolve_target(sup, target, &type, err) < 0)
+		return -1;
+	if (action != HS_SUP_RESTART)
+		return 0;
+	if (sup->conf.run_mode)
+		return cm_err_set(err, EPERM, "a one-off run cannot be restarted");
+	_cleanup_free_ char *t = xstrndup(target, strcspn(target, "."));
+	if (!type && held(sup, t))
+		return cm_err_set(err, EPERM, "%s is stopped: restart %s to start it", t, t);
+	return 0;
+}
+
 int hs_sup_stop(struct hs_sup *sup, const char *target, void (*each)(struct hs_dyno *, void *),
                 void *data, cm_err *err)
 {
 	bool type;
 	int n = 0;
-	if (sup->conf.run_mode)
-		return cm_err_set(err, EPERM, "a one-off run cannot be stopped this way");
-	if (resolve_target(sup, target, &type, err) < 0)
+	if (hs_sup_check(sup, HS_SUP_STOP, target, err) < 0)
 		return -1;
-	hold(sup, target);
+	resolve_target(sup, target, &type, err);
+	/* a oneshot hsup (run) ends its dynos; a supervisor keeps them, stopped, until restarted */
+	enum hs_exec_input in = sup->conf.oneshot ? HS_IN_RETIRE : HS_IN_STOP;
+	if (!sup->conf.oneshot)
+		hold(sup, target);
 	struct hs_dyno *next;
 	for (struct hs_dyno *d = sup->dynos; d; d = next) {
 		next = d->next;
-		if (!matches(d, target, type) || d->ex.state == HS_EXEC_RETIRING ||
-		    d->ex.state == HS_EXEC_RETIRED)
+		if (!matches(d, target, type) || !hs_exec_table[d->ex.state][in].valid)
 			continue;
 		if (each)
 			each(d, data);
-		hs_exec_feed(&d->ex, HS_IN_RETIRE);
+		hs_exec_feed(&d->ex, in);
 		n++;
 	}
+	kick(sup);
 	return n;
 }
 
@@ -664,24 +766,27 @@ int hs_sup_restart(struct hs_sup *sup, const char *target, cm_err *err)
 {
 	bool type;
 	int n = 0;
-	if (resolve_target(sup, target, &type, err) < 0)
+	if (hs_sup_check(sup, HS_SUP_RESTART, target, err) < 0)
 		return -1;
-	if (!type) {
-		_cleanup_free_ char *t = xstrndup(target, strcspn(target, "."));
-		if (held(sup, t))
-			return cm_err_set(err, EPERM, "%s is stopped: restart %s to start it", t,
-			                  t);
-	}
+	resolve_target(sup, target, &type, err);
 	unhold(sup, target, type);
-	for (struct hs_dyno *d = sup->dynos; d; d = d->next)
-		if (matches(d, target, type) && hs_exec_feed(&d->ex, HS_IN_RESTART))
-			n++;
+	for (struct hs_dyno *d = sup->dynos; d; d = d->next) {
+		if (!matches(d, target, type))
+			continue;
+		refresh_stopped(sup, d);
+		n += hs_exec_feed(&d->ex, HS_IN_RESTART);
+	}
 	if (type && hs_sup_desired(sup, target) > n)
 		n = hs_sup_desired(sup, target); /* the missing ones start on the next reconcile */
 	else if (!type && !hs_sup_find(sup, target))
 		n = 1;
 	kick(sup);
 	return n;
+}
+
+int hs_sup_check_release(const struct hs_sup *sup, const struct hs_release *r, cm_err *err)
+{
+	return check_ports(sup, r, NULL, 0, err);
 }
 
 int hs_sup_scale(struct hs_sup *sup, const char *type, int count, cm_err *err)
@@ -693,6 +798,8 @@ int hs_sup_scale(struct hs_sup *sup, const char *type, int count, cm_err *err)
 	if (count < 0 || count > MAX_QUANTITY)
 		return cm_err_set(err, EINVAL, "%s=%d: the quantity must be between 0 and %d", type,
 		                  count, MAX_QUANTITY);
+	if (check_ports(sup, sup->current, type, count, err) < 0)
+		return -1;
 	struct hs_scale *s = find_scale(sup, type);
 	if (!s) {
 		sup->scale = xrealloc(sup->scale, (sup->nscale + 1) * sizeof(*sup->scale));
@@ -702,6 +809,52 @@ int hs_sup_scale(struct hs_sup *sup, const char *type, int count, cm_err *err)
 	s->count = count;
 	kick(sup);
 	return count;
+}
+
+/* "web.12" as type and index. */
+static int split_name(const char *name, char **type, int *index, cm_err *err)
+{
+	const char *dot = strrchr(name, '.');
+	char *end;
+	long n = dot ? strtol(dot + 1, &end, 10) : -1;
+	if (!dot || dot[1] == '\0' || *end || n < 0 || n > INT32_MAX)
+		return cm_err_set(err, EINVAL, "\"%s\" is not a dyno name", name);
+	*type = xstrndup(name, (size_t)(dot - name));
+	if (!hs_valid_process_type(*type)) {
+		free(*type);
+		return cm_err_set(err, EINVAL, "\"%s\" is not a dyno name", name);
+	}
+	*index = (int)n;
+	return 0;
+}
+
+int hs_sup_adopt(struct hs_sup *sup, struct hs_driver *drv, const char *name, json_t *record,
+                 cm_err *err)
+{
+	_cleanup_free_ char *type = NULL;
+	int index = 0;
+	if (split_name(name, &type, &index, err) < 0)
+		return -1;
+	if (hs_sup_find(sup, name))
+		return cm_err_set(err, EEXIST, "%s: a dyno of that name is already here", name);
+	if (!drv->ops->adopt)
+		return cm_err_set(err, ENOTSUP, "the %s driver cannot take over dynos",
+		                  drv->ops->name);
+	struct hs_dyno *d = dyno_alloc(sup, type, index);
+	d->release = hs_release_empty();
+	d->args = xcalloc(1, sizeof(char *));
+	d->env = xcalloc(1, sizeof(char *));
+	int r = drv->ops->adopt(drv, record, on_dyno_exit, d, &d->proc, err);
+	if (r <= 0) {
+		unlink_dyno(sup, d);
+		uv_close((uv_handle_t *)&d->timer, on_dyno_handle_closed);
+		uv_close((uv_handle_t *)&d->stayup, on_dyno_handle_closed);
+		return r;
+	}
+	d->started_at = uv_now(sup->loop);
+	hs_exec_feed(&d->ex, HS_IN_ADOPT);
+	changed(sup);
+	return 1;
 }
 
 void hs_sup_dump(struct hs_sup *sup)

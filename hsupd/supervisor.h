@@ -69,6 +69,8 @@ struct hs_sup_conf {
 	size_t nscale;
 	struct hs_log_sink *sink; /* where dyno output goes (start); NULL for run */
 	void (*on_done)(struct hs_sup *sup, int exit_code, void *data);
+	/* Called when a dyno starts or ends (for the state directory); may be NULL. */
+	void (*on_change)(void *data);
 	void *data;
 };
 
@@ -88,14 +90,33 @@ struct hs_dyno *hs_sup_dynos(struct hs_sup *sup);
 struct hs_dyno *hs_sup_find(struct hs_sup *sup, const char *name);
 uint64_t hs_sup_now(const struct hs_sup *sup);
 
-/* Control: target is a process type ("web") or a dyno ("web.1"). Each returns the number of
- * dynos affected, or < 0 with err set when the target matches nothing. */
+enum hs_sup_action {
+	HS_SUP_STOP,
+	HS_SUP_RESTART,
+};
+
+/* Control: target is a process type ("web") or a dyno ("web.1"). hs_sup_check says whether the
+ * action would be taken (< 0 with err: ENOENT when the target matches nothing, EPERM when it
+ * cannot be done), so that a request naming several targets is refused whole or done whole.
+ * Stopped dynos stay listed (state "stopped") until restarted or scaled away; in a oneshot
+ * hsup (run) they end. Each action returns the number of dynos affected, or < 0 as the
+ * check. */
+int hs_sup_check(struct hs_sup *sup, enum hs_sup_action action, const char *target, cm_err *err);
 int hs_sup_stop(struct hs_sup *sup, const char *target, void (*each)(struct hs_dyno *, void *),
                 void *data, cm_err *err);
 int hs_sup_restart(struct hs_sup *sup, const char *target, cm_err *err);
 int hs_sup_scale(struct hs_sup *sup, const char *type, int count, cm_err *err);
 /* The number of dynos of type that should run now. */
 int hs_sup_desired(const struct hs_sup *sup, const char *type);
+/* Whether release r can run beside the current formation: each dyno on the host network needs
+ * a port of its own. */
+int hs_sup_check_release(const struct hs_sup *sup, const struct hs_release *r, cm_err *err);
+
+/* Takes over the dyno name that an earlier hsup started (record: from the driver's record op)
+ * to stop it: it is listed as retiring, gets SIGTERM and SIGKILL after the stop timeout, and a
+ * dyno of that name starts only once it is gone. 1 if adopted, 0 if nothing of it was left. */
+int hs_sup_adopt(struct hs_sup *sup, struct hs_driver *drv, const char *name, json_t *record,
+                 cm_err *err);
 
 /* Writes the state of every dyno to stderr (SIGUSR1). */
 void hs_sup_dump(struct hs_sup *sup);

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -108,8 +109,36 @@ static void fake_release(struct hs_dyno_proc *base)
 	uv_close((uv_handle_t *)&p->exit_timer, free_proc);
 }
 
-static const struct hs_driver_ops fake_ops = {"fake",     fake_create, fake_destroy, fake_build,
-                                              fake_start, fake_signal, fake_release};
+/* A dyno left by an earlier hsup: {"pid": N, "ignore-term": bool}, or {"gone": true}. */
+static int fake_adopt(struct hs_driver *d, json_t *record, hs_driver_exit_cb cb, void *data,
+                      struct hs_dyno_proc **out, cm_err *err)
+{
+	(void)err;
+	if (json_is_true(json_object_get(record, "gone")))
+		return 0;
+	struct fake_proc *p = xcalloc(1, sizeof(*p));
+	p->base.driver = d;
+	p->base.pid = (pid_t)json_integer_value(json_object_get(record, "pid"));
+	p->cb = cb;
+	p->data = data;
+	p->ignore_term = json_is_true(json_object_get(record, "ignore-term"));
+	p->how.status_unknown = true;
+	uv_timer_init(d->conf.loop, &p->exit_timer);
+	p->exit_timer.data = p;
+	*out = &p->base;
+	return 1;
+}
+
+static const struct hs_driver_ops fake_ops = {
+    .name = "fake",
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .build = fake_build,
+    .start = fake_start,
+    .signal = fake_signal,
+    .release = fake_release,
+    .adopt = fake_adopt,
+};
 
 /* ---- the world of one test ---- */
 
@@ -216,6 +245,17 @@ static void world_end(struct world *w)
 	close(w->sink.fd);
 	free(w->driver);
 	free(w);
+}
+
+/* "web.1:started web.2:stopped" for every dyno listed. */
+static const char *states(struct world *w)
+{
+	static char buf[1024];
+	buf[0] = '\0';
+	for (struct hs_dyno *d = hs_sup_dynos(w->sup); d; d = d->next)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s:%s", buf[0] ? " " : "",
+		         d->name, hs_exec_state_name(d->ex.state));
+	return buf;
 }
 
 /* "web.1:1000 worker.1:1002" for the dynos that run. */
@@ -338,15 +378,98 @@ static void stopped_dynos_stay_stopped_until_restarted(void **state)
 	cm_err err;
 	assert_int_equal(hs_sup_stop(w->sup, "web.2", NULL, NULL, &err), 1);
 	assert_int_equal(hs_sup_stop(w->sup, "worker", NULL, NULL, &err), 1);
+	assert_int_equal(hs_sup_stop(w->sup, "worker", NULL, NULL, &err), 0); /* already */
+	assert_string_equal(states(w), "web.1:started web.2:stopping worker.1:stopping");
 	settle(w);
 	assert_string_equal(names(w), "web.1");
+	/* listed, stopped, until restarted or scaled away */
+	assert_string_equal(states(w), "web.1:started web.2:stopped worker.1:stopped");
 	offer(w, REL(2, "null", 2, 1)); /* a new release does not bring them back */
 	assert_string_equal(names(w), "web.1");
+	assert_string_equal(states(w), "web.1:started web.2:stopped worker.1:stopped");
+	assert_int_equal(hs_sup_find(w->sup, "web.2")->release->version, 2);
 	assert_int_equal(hs_sup_restart(w->sup, "web.2", &err), 1);
 	assert_int_equal(hs_sup_restart(w->sup, "worker", &err), 1);
 	assert_int_equal(hs_sup_restart(w->sup, "db", &err), -1);
 	settle(w);
 	assert_string_equal(names(w), "web.1 web.2 worker.1");
+	/* scaled away while stopped: no longer listed */
+	hs_sup_stop(w->sup, "web.2", NULL, NULL, &err);
+	settle(w);
+	assert_int_equal(hs_sup_scale(w->sup, "web", 1, &err), 1);
+	settle(w);
+	assert_string_equal(states(w), "web.1:started worker.1:started");
+	world_end(w);
+}
+
+static void control_requests_are_checked_first(void **state)
+{
+	(void)state;
+	struct world *w = world_new(false, NULL, 0);
+	offer(w, REL(1, "null", 1, 1));
+	cm_err err;
+	assert_int_equal(hs_sup_check(w->sup, HS_SUP_STOP, "db", &err), -1);
+	assert_int_equal(err.code, ENOENT);
+	assert_string_equal(err.msg, "no process type or dyno named \"db\"");
+	assert_int_equal(hs_sup_check(w->sup, HS_SUP_STOP, "web.1", &err), 0);
+	hs_sup_stop(w->sup, "web", NULL, NULL, &err);
+	settle(w);
+	assert_int_equal(hs_sup_check(w->sup, HS_SUP_RESTART, "web.1", &err), -1);
+	assert_int_equal(err.code, EPERM);
+	assert_int_equal(hs_sup_check(w->sup, HS_SUP_RESTART, "web", &err), 0);
+	assert_string_equal(states(w), "web.1:stopped worker.1:started");
+	world_end(w);
+}
+
+static void ports_never_collide(void **state)
+{
+	(void)state;
+	next_pid = 1000;
+	struct world *w = world_new(false, NULL, 0);
+	offer(w, REL(1, "null", 150, 1)); /* web.101 would get worker.1's port */
+	assert_int_equal(w->last_result, HS_OFFER_FAILED);
+	assert_string_equal(
+	    w->last_error,
+	    "web=150 would need ports 5000-5149, but worker's start at 5100: dynos "
+	    "sharing the host's network get PORT + 100 x the type's place in the "
+	    "release + the dyno's offset, so a type other than the last runs at most "
+	    "100");
+	assert_string_equal(running(w), "");
+	offer(w, REL(2, "null", 100, 1));
+	assert_int_equal(w->last_result, HS_OFFER_APPLIED);
+	cm_err err;
+	assert_int_equal(hs_sup_scale(w->sup, "web", 101, &err), -1);
+	assert_int_equal(hs_sup_scale(w->sup, "worker", 300, &err), 300); /* the last type */
+	offer(w, REL(3, "{\"PORT\": \"65500\"}", 1, 1)); /* worker.300 would pass 65535 */
+	assert_int_equal(w->last_result, HS_OFFER_FAILED);
+	assert_string_equal(w->last_error,
+	                    "worker=300 would need ports 65600-65899, past 65535 (PORT is 65500)");
+	assert_int_equal(hs_sup_release(w->sup)->version, 2);
+	settle(w);
+	assert_non_null(hs_sup_find(w->sup, "worker.300"));
+	assert_int_equal(hs_sup_find(w->sup, "worker.300")->port, 5399);
+	world_end(w);
+}
+
+static void adopted_dynos_are_stopped_before_their_successors(void **state)
+{
+	(void)state;
+	next_pid = 1000;
+	struct world *w = world_new(false, NULL, 0);
+	cm_err err;
+	json_t *slow = json_pack("{s:i, s:b}", "pid", 77, "ignore-term", 1);
+	json_t *gone = json_pack("{s:b}", "gone", 1);
+	assert_int_equal(hs_sup_adopt(w->sup, w->driver, "web.1", slow, &err), 1);
+	assert_int_equal(hs_sup_adopt(w->sup, w->driver, "web.2", gone, &err), 0);
+	assert_int_equal(hs_sup_adopt(w->sup, w->driver, "web", gone, &err), -1);
+	json_decref(slow);
+	json_decref(gone);
+	assert_string_equal(states(w), "web.1:retiring");
+	/* web.1 ignores SIGTERM: the new web.1 waits for the stop timeout's SIGKILL */
+	offer(w, REL(1, "null", 2, 0));
+	assert_string_equal(running(w), "web.2:1000 web.1:1001");
+	const struct hs_dyno *d = hs_sup_find(w->sup, "web.1");
+	assert_int_equal(d->ex.restarts, 0);
 	world_end(w);
 }
 
@@ -380,8 +503,8 @@ static void many_dynos_start_in_batches(void **state)
 {
 	(void)state;
 	struct world *w = world_new(false, NULL, 0);
-	offer(w, "{\"Processes\": [{\"Type\": \"a\", \"Quantity\": 150, \"Args\": [\"x\"]},"
-	         "{\"Type\": \"b\", \"Quantity\": 70, \"Args\": [\"y\"]}]}");
+	offer(w, "{\"Processes\": [{\"Type\": \"b\", \"Quantity\": 70, \"Args\": [\"y\"]},"
+	         "{\"Type\": \"a\", \"Quantity\": 150, \"Args\": [\"x\"]}]}");
 	int n = 0;
 	for (struct hs_dyno *d = hs_sup_dynos(w->sup); d; d = d->next)
 		n += d->proc != NULL;
@@ -395,9 +518,8 @@ static void oneshot_batches_run_each_dyno_once(void **state)
 	(void)state;
 	struct world *w = world_new(true, NULL, 0);
 	starts = 0;
-	offer(w,
-	      "{\"Processes\": [{\"Type\": \"a\", \"Quantity\": 150, \"Args\": [\"exit-now 0\"]},"
-	      "{\"Type\": \"b\", \"Quantity\": 70, \"Args\": [\"exit-now 0\"]}]}");
+	offer(w, "{\"Processes\": [{\"Type\": \"b\", \"Quantity\": 70, \"Args\": [\"exit-now 0\"]},"
+	         "{\"Type\": \"a\", \"Quantity\": 150, \"Args\": [\"exit-now 0\"]}]}");
 	while (!w->done && starts <= 300) /* a bug would start them over and over */
 		uv_run(&w->loop, UV_RUN_ONCE);
 	assert_int_equal(starts, 220);
@@ -427,6 +549,9 @@ int main(void)
 	    cmocka_unit_test(newer_release_supersedes_one_waiting),
 	    cmocka_unit_test(explicit_formation_and_scale),
 	    cmocka_unit_test(stopped_dynos_stay_stopped_until_restarted),
+	    cmocka_unit_test(control_requests_are_checked_first),
+	    cmocka_unit_test(ports_never_collide),
+	    cmocka_unit_test(adopted_dynos_are_stopped_before_their_successors),
 	    cmocka_unit_test(crash_restarts_then_backs_off),
 	    cmocka_unit_test(oneshot_reports_first_failure),
 	    cmocka_unit_test(shutdown_kills_what_ignores_term),
