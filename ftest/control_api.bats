@@ -91,7 +91,8 @@ assert d["Port"] == 5001 and d["IPAddress"] == "127.0.0.1", d'
 	[ -S "$SOCK" ]
 	two_types
 	[ "$(stat -c %a "$SOCK")" = 770 ]
-	run "$HSUP" start -s "$SOCK"
+	mkdir "$T/ctl2"
+	HSUP_CONTROL_DIR=$T/ctl2 run "$HSUP" start -s "$SOCK"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"another hsup is running"* ]]
 	[ "$(api GET /health)" = OK ]

@@ -11,7 +11,7 @@ setup() {
 	CTL=$T/ctl
 	SOCK=$T/sock
 	mkdir -p "$CTL" "$T/bin"
-	export HSUP_CONTROL_DIR=$CTL
+	export HSUP_CONTROL_DIR=$CTL HSUP_STATE_DIR=$T/state
 	unset HSUP_CONTROL_SOCKET HEROKU_ACCESS_TOKEN
 	HSUP_PID=
 }
@@ -100,6 +100,13 @@ running_dynos() { # names of dynos with a pid, sorted, space separated
 }
 
 hsup_exited() { ! kill -0 "$HSUP_PID" 2>/dev/null; }
+
+# The process has ended: gone, or a zombie its new parent has not reaped yet.
+proc_dead() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
+}
 
 # Waits for hsup to exit and sets $status to its exit code.
 wait_hsup() {

@@ -80,7 +80,7 @@ assert d["NextRestartIn"] is not None and d["NextRestartIn"] > 0, d'
 	kill -0 "$child"
 	kill -TERM "$HSUP_PID"
 	wait_hsup
-	! kill -0 "$child" 2>/dev/null
+	proc_dead "$child"
 }
 
 @test "the last line without a newline and very long lines come through whole" {

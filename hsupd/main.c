@@ -7,7 +7,9 @@
 #include "hsupd/cli.h"
 #include "hsupd/logs.h"
 #include "hsupd/release.h"
+#include "hsupd/statedir.h"
 #include "hsupd/supervisor.h"
+#include "common/children.h"
 #include "common/cleanup.h"
 #include "common/xalloc.h"
 
@@ -31,12 +33,16 @@ struct daemon {
 	uv_loop_t loop;
 	const struct hs_cli *cli;
 	struct hs_driver *driver;
+	struct hs_driver_conf dconf;
+	struct hs_driver *others[4]; /* drivers of dynos left by an earlier hsup, when not ours */
+	size_t nothers;
+	struct hs_statedir *statedir;
 	struct hs_sup *sup;
 	struct hs_ctldir *ctldir;
 	struct hs_api *api;
 	struct hs_log_sink sink;
 	bool has_sink;
-	uv_signal_t sigs[5];
+	uv_signal_t sigs[6];
 	size_t nsigs;
 	int exit_code;
 	int forced_exit; /* > 0: exit with this code whatever the dynos did */
@@ -67,7 +73,16 @@ static void on_done(struct hs_sup *sup, int code, void *data)
 		hs_ctldir_close(d->ctldir);
 	if (d->has_sink)
 		hs_log_sink_close(&d->sink);
+	if (d->statedir)
+		hs_statedir_close(d->statedir);
 	hs_sup_free(d->sup);
+}
+
+static void on_change(void *data)
+{
+	struct daemon *d = data;
+	if (d->statedir)
+		hs_statedir_changed(d->statedir);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -86,6 +101,9 @@ static void on_signal(uv_signal_t *h, int signum)
 	case SIGUSR1:
 		hs_sup_dump(d->sup);
 		break;
+	case SIGCHLD:
+		cm_children_reap_orphans();
+		break;
 	}
 }
 
@@ -98,6 +116,14 @@ static void watch_signals(struct daemon *d)
 		uv_signal_start(&d->sigs[i], on_signal, sigs[i]);
 	}
 	d->nsigs = CM_ARRAY_SIZE(sigs);
+	/* As PID 1 (in a container) or a subreaper, orphans of dynos become hsup's children: reap
+	 * them, but never a dyno, whose exit status belongs to its own watcher. */
+	if (cm_children_inherits_orphans()) {
+		uv_signal_init(&d->loop, &d->sigs[d->nsigs]);
+		d->sigs[d->nsigs].data = d;
+		uv_signal_start(&d->sigs[d->nsigs++], on_signal, SIGCHLD);
+		cm_children_reap_orphans();
+	}
 }
 
 /* `start web worker=2` names types the release must have. */
@@ -119,12 +145,29 @@ static bool check_named_types(struct daemon *d, const struct hs_release *r)
 	return true;
 }
 
+/* `start web=150 worker` asks for more dynos than the host's ports allow: the command line is
+ * wrong, not the release. */
+static bool check_named_counts(struct daemon *d, const struct hs_release *r)
+{
+	cm_err err;
+	if (d->cli->nscale == 0 || hs_sup_check_release(d->sup, r, &err) == 0)
+		return true;
+	hs_log_system("start: %s", err.msg);
+	return false;
+}
+
 static void on_release(struct hs_release *r, void *ticket, void *data)
 {
 	struct daemon *d = data;
 	if (!d->first_release && d->cli->cmd == HS_CMD_START && !check_named_types(d, r)) {
 		d->forced_exit = 2;
 		hs_sup_offer(d->sup, r, hs_ctldir_offer_cb, ticket);
+		hs_sup_shutdown(d->sup);
+		return;
+	}
+	if (!d->first_release && d->cli->cmd == HS_CMD_START && !check_named_counts(d, r)) {
+		d->forced_exit = 2;
+		hs_ctldir_offer_cb(HS_OFFER_ABANDONED, r, NULL, ticket); /* `new` stays as it is */
 		hs_sup_shutdown(d->sup);
 		return;
 	}
@@ -194,6 +237,7 @@ static void make_supervisor(struct daemon *d)
 	    .nscale = cli->nscale,
 	    .sink = d->has_sink ? &d->sink : NULL,
 	    .on_done = on_done,
+	    .on_change = on_change,
 	    .data = d,
 	};
 	d->sup = hs_sup_new(&conf);
@@ -208,18 +252,79 @@ static void note_unused_flags(const struct hs_cli *cli)
 		hs_log_system("--bind has no effect with the simple driver (dynos see the host)");
 }
 
+/* The driver that started a dyno of an earlier hsup: ours, or one made for it. */
+static struct hs_driver *driver_named(struct daemon *d, const char *name, cm_err *err)
+{
+	if (strcmp(name, d->driver->ops->name) == 0)
+		return d->driver;
+	for (size_t i = 0; i < d->nothers; i++)
+		if (strcmp(name, d->others[i]->ops->name) == 0)
+			return d->others[i];
+	const struct hs_driver_ops *ops = hs_driver_lookup(name);
+	if (!ops)
+		return cm_err_set(err, ENOENT, "unknown dyno driver \"%s\"", name), NULL;
+	if (d->nothers == CM_ARRAY_SIZE(d->others) ||
+	    ops->create(&d->dconf, &d->others[d->nothers], err) < 0)
+		return NULL;
+	return d->others[d->nothers++];
+}
+
+/* Dynos an hsup that died left running cannot be kept as they were: their output went to it,
+ * and their next write would fail. They are stopped (SIGTERM, SIGKILL after the stop timeout)
+ * and each dyno starts again once its predecessor is gone. */
+static void stop_leftovers(struct daemon *d)
+{
+	json_t *left = hs_statedir_leftovers(d->statedir);
+	json_t *dynos = json_object_get(left, "dynos"), *v;
+	size_t i, n = 0;
+	cm_err err;
+	json_array_foreach (dynos, i, v) {
+		const char *name = json_string_value(json_object_get(v, "name"));
+		const char *drv = json_string_value(json_object_get(v, "driver"));
+		struct hs_driver *driver = name && drv ? driver_named(d, drv, &err) : NULL;
+		int r = driver
+		            ? hs_sup_adopt(d->sup, driver, name, json_object_get(v, "record"), &err)
+		            : -1;
+		if (r < 0)
+			hs_log_system("dyno %s left by an earlier hsup: %s", name ? name : "?",
+			              err.msg);
+		n += r > 0;
+	}
+	if (n)
+		hs_log_system("the hsup before this one (pid %lld) died leaving %zu dynos running; "
+		              "stopping them (their output went to it), then starting this one's",
+		              json_integer_value(json_object_get(left, "pid")), n);
+}
+
+static int open_statedir(struct daemon *d, cm_err *err)
+{
+	const char *dir = getenv("HSUP_CONTROL_DIR");
+	if (d->cli->cmd != HS_CMD_START || !dir || !*dir)
+		return 0;
+	return hs_statedir_open(&d->loop, dir, &d->statedir, err);
+}
+
 static int run_daemon(struct daemon *d, cm_err *err)
 {
 	const struct hs_cli *cli = d->cli;
 	const struct hs_driver_ops *ops = hs_driver_lookup(cli->driver);
 	raise_nofile(&d->child_nofile);
 	uv_loop_init(&d->loop);
-	struct hs_driver_conf dconf = {.loop = &d->loop,
-	                               .stop_timeout = cli->stop_timeout,
-	                               .binds = cli->binds,
-	                               .child_nofile = &d->child_nofile};
-	if (ops->create(&dconf, &d->driver, err) < 0)
+	const char *tracking = getenv("HSUP_DYNO_TRACKING");
+	d->dconf = (struct hs_driver_conf){.loop = &d->loop,
+	                                   .stop_timeout = cli->stop_timeout,
+	                                   .binds = cli->binds,
+	                                   .child_nofile = &d->child_nofile,
+	                                   .tracking = tracking && *tracking ? tracking : "auto",
+	                                   .log = hs_log_system};
+	if (open_statedir(d, err) < 0)
 		return -1;
+	if (ops->create(&d->dconf, &d->driver, err) < 0) {
+		if (d->statedir)
+			hs_statedir_close(d->statedir);
+		d->statedir = NULL;
+		return -1;
+	}
 	if (cli->cmd == HS_CMD_START) {
 		hs_log_sink_init(&d->sink, &d->loop, 1, isatty(1));
 		d->has_sink = true;
@@ -227,6 +332,10 @@ static int run_daemon(struct daemon *d, cm_err *err)
 	note_unused_flags(cli);
 	make_supervisor(d);
 	watch_signals(d);
+	if (d->statedir) {
+		stop_leftovers(d);
+		hs_statedir_track(d->statedir, d->sup, ops->name);
+	}
 	if (cli->socket && hs_api_listen(&d->loop, cli->socket, d->sup, &d->api, err) < 0) {
 		hs_sup_shutdown(d->sup);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
@@ -246,6 +355,8 @@ static int close_daemon(struct daemon *d)
 	uv_run(&d->loop, UV_RUN_DEFAULT); /* let close callbacks run */
 	if (uv_loop_close(&d->loop) != 0)
 		hs_log_system("internal: event loop still had open handles at exit");
+	for (size_t i = 0; i < d->nothers; i++)
+		d->others[i]->ops->destroy(d->others[i]);
 	if (d->driver)
 		d->driver->ops->destroy(d->driver);
 	return d->exit_code;
