@@ -279,8 +279,10 @@ enum how {
 	IN_PLACE,
 };
 
-/* Reads and parses the claimed file; gives it back as `new` if its writer may not be done. */
-static void read_claim(struct hs_ctldir *cd, int fd, enum how how, struct take *t)
+/* Reads and parses the claimed file (st: its status before reading); gives it back as `new`
+ * if its writer may not be done. */
+static void read_claim(struct hs_ctldir *cd, int fd, const struct stat *st, enum how how,
+                       struct take *t)
 {
 	_cleanup_free_ char *doc = NULL;
 	size_t len;
@@ -288,11 +290,11 @@ static void read_claim(struct hs_ctldir *cd, int fd, enum how how, struct take *
 	int rc = cm_read_fd(fd, "new", MAX_DOC, &doc, &len, &err);
 	if (rc == 0 && hs_release_parse(doc, len, &t->release, &err) < 0)
 		rc = cm_err_wrap(&err, "new");
-	struct stat st;
 	bool wait = how == LEASED && fcntl(fd, F_GETLEASE) != F_RDLCK; /* a writer opened it */
-	if (how == UNLEASED && rc < 0 && err.code == ENODATA && fstat(fd, &st) == 0 &&
-	    changed_within(&st, TRUNCATED_WAIT_SEC)) {
-		set_identity(&cd->deferred, &st);
+	if (how == UNLEASED && rc < 0 && err.code == ENODATA &&
+	    changed_within(st, TRUNCATED_WAIT_SEC)) {
+		/* What was read, as it was before reading: any write since makes it new again. */
+		set_identity(&cd->deferred, st);
 		cd->have_deferred = wait = true;
 	}
 	if (wait) {
@@ -333,7 +335,7 @@ static void take_new(struct hs_ctldir *cd, int triggers, struct take *t)
 	if (claim(cd, &st, t) <= 0)
 		return;
 	free(cm_steal_ptr(cd->take_error));
-	read_claim(cd, fd, leased ? LEASED : UNLEASED, t);
+	read_claim(cd, fd, &st, leased ? LEASED : UNLEASED, t);
 } /* closing fd ends the lease */
 
 static int read_release_at(int dirfd, const char *name, struct hs_release **out, cm_err *err)
@@ -464,7 +466,7 @@ static void take_in_place(struct hs_ctldir *cd, const char *name, struct take *t
 		return;
 	}
 	t->claim = xstrdup(name);
-	read_claim(cd, fd, IN_PLACE, t);
+	read_claim(cd, fd, &st, IN_PLACE, t);
 }
 
 /* Gives the newest claim back as `new` to be taken as usual, or takes it where it is if it
