@@ -118,7 +118,12 @@ static void dynos(struct hs_sup *sup, struct hs_reply *r)
 	json_t *list = json_array();
 	for (struct hs_dyno *d = hs_sup_dynos(sup); d; d = d->next)
 		json_array_append_new(list, dyno_json(sup, d));
-	reply_json(r, 200, json_pack("{s:o}", "Dynos", list));
+	const struct hs_release *rel = hs_sup_release(sup);
+	const char *note = hs_sup_release_note(sup);
+	json_t *release =
+	    json_pack("{s:o, s:o}", "Version", rel ? json_integer(rel->version) : json_null(),
+	              "Note", note ? json_string(note) : json_null());
+	reply_json(r, 200, json_pack("{s:o, s:o}", "Dynos", list, "Release", release));
 }
 
 static void formation(struct hs_sup *sup, struct hs_reply *r)

@@ -108,6 +108,10 @@ static int status_cmd(const struct hs_cli *cli)
 		return code;
 	json_t *list = json_object_get(doc, "Dynos");
 	const char *filter = cli->nargs ? cli->args[0] : NULL;
+	const char *note =
+	    json_string_value(json_object_get(json_object_get(doc, "Release"), "Note"));
+	if (note)
+		fprintf(stderr, "hsup: warning: %s\n", note);
 	if (cli->json) {
 		json_t *out = json_array();
 		size_t i;

@@ -100,6 +100,8 @@ static void on_signal(uv_signal_t *h, int signum)
 		break;
 	case SIGUSR1:
 		hs_sup_dump(d->sup);
+		if (hs_sup_release_note(d->sup))
+			hs_log_system("release: %s", hs_sup_release_note(d->sup));
 		break;
 	case SIGCHLD:
 		cm_children_reap_orphans();
@@ -156,6 +158,11 @@ static bool check_named_counts(struct daemon *d, const struct hs_release *r)
 	return false;
 }
 
+static void on_note(const char *note, void *data)
+{
+	hs_sup_set_release_note(((struct daemon *)data)->sup, note);
+}
+
 static void on_release(struct hs_release *r, void *ticket, void *data)
 {
 	struct daemon *d = data;
@@ -187,7 +194,7 @@ static int open_release_source(struct daemon *d, cm_err *err)
 	const char *dir = getenv("HSUP_CONTROL_DIR");
 	bool run = d->cli->cmd == HS_CMD_RUN;
 	if (dir && *dir) {
-		if (hs_ctldir_open(&d->loop, dir, on_release, d, &d->ctldir, err) < 0)
+		if (hs_ctldir_open(&d->loop, dir, on_release, on_note, d, &d->ctldir, err) < 0)
 			return -1;
 		/* A oneshot hsup runs one release: it need not watch for more. */
 		int got = hs_ctldir_start(d->ctldir, !(run || d->cli->oneshot), err);

@@ -7,11 +7,21 @@
 #include <http_parser.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define MAX_TYPE_LEN 128
+/* What the kernel passes to a new program. Each string of argv or envp, NUL included, fits in
+ * MAX_ARG_STRLEN (32 pages); all of them with their pointers fit in a quarter of RLIMIT_STACK
+ * (sysconf's ARG_MAX), never more than 3/4 of the kernel's 8 MiB _STK_LIM. */
+#define ARG_STRLEN_PAGES 32
+#define ARG_SPACE_CAP    (6UL << 20)
+/* Room for what a driver adds to a dyno's environment beyond PORT, DYNO, PATH, HOME and TERM
+ * (the abspath and container drivers set a few short variables more). */
+#define EXEC_SLACK 4096
 
 bool hs_valid_process_type(const char *s)
 {
@@ -204,13 +214,108 @@ static int parse_fields(json_t *root, struct hs_release *r, cm_err *err)
 	return parse_processes(root, r, err);
 }
 
+static size_t max_arg_strlen(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE) * ARG_STRLEN_PAGES;
+}
+
+static size_t arg_space(void)
+{
+	long max = sysconf(_SC_ARG_MAX);
+	return max > 0 && (unsigned long)max < ARG_SPACE_CAP ? (size_t)max : ARG_SPACE_CAP;
+}
+
+/* Bytes a string takes in the new program's argument space: itself, its NUL, its pointer. */
+static size_t arg_cost(size_t len)
+{
+	return len + 1 + sizeof(char *);
+}
+
+/* What hsup adds to every dyno of type: DYNO, PORT, PATH, HOME and TERM (from hsup's own
+ * environment unless the release sets them), bash's path, "bash" and "-c". */
+static size_t added_cost(const struct hs_release *r, const char *type)
+{
+	static const char *const from_host[] = {"PATH", "HOME", "TERM"};
+	size_t n = arg_cost(strlen("DYNO=.4294967295") + strlen(type)) +
+	           arg_cost(strlen("PORT=65535")) + PATH_MAX + arg_cost(4) + arg_cost(2) +
+	           sizeof(char *) * 2 + EXEC_SLACK;
+	for (size_t i = 0; i < CM_ARRAY_SIZE(from_host); i++) {
+		const char *v = getenv(from_host[i]);
+		if (v && !hs_release_env_get(r, from_host[i]))
+			n += arg_cost(strlen(from_host[i]) + 1 + strlen(v));
+	}
+	return n;
+}
+
+static int check_env_strings(const struct hs_release *r, size_t *total, cm_err *err)
+{
+	size_t max = max_arg_strlen();
+	*total = 0;
+	for (size_t i = 0; r->env[i]; i++) {
+		size_t len = strlen(r->env[i]);
+		if (len + 1 > max)
+			return cm_err_set(
+			    err, E2BIG,
+			    "Env.%.*s is %zu bytes as KEY=VALUE; the kernel passes a "
+			    "variable of at most %zu bytes to a process (MAX_ARG_STRLEN)",
+			    (int)strcspn(r->env[i], "="), r->env[i], len, max - 1);
+		*total += arg_cost(len);
+	}
+	return 0;
+}
+
+static int check_process(const struct hs_release *r, size_t i, size_t env_total, cm_err *err)
+{
+	const struct hs_process_type *pt = &r->procs[i];
+	size_t cmd = 0, max = max_arg_strlen(), space = arg_space();
+	for (size_t j = 0; pt->args[j]; j++)
+		cmd += strlen(pt->args[j]) + (j > 0); /* joined with spaces for bash -c */
+	if (cmd + 1 > max)
+		return cm_err_set(
+		    err, E2BIG,
+		    "Processes[%zu] (%s): its Args joined with spaces make a command "
+		    "of %zu bytes; the kernel passes an argument of at most %zu bytes "
+		    "to a process (MAX_ARG_STRLEN)",
+		    i, pt->type, cmd, max - 1);
+	size_t need = env_total + arg_cost(cmd) + added_cost(r, pt->type);
+	if (need > space)
+		return cm_err_set(
+		    err, E2BIG,
+		    "Processes[%zu] (%s): the config vars (%zu bytes) and the command "
+		    "(%zu bytes), with what hsup adds, need %zu bytes; the kernel "
+		    "passes at most %zu bytes of arguments and environment to a "
+		    "process (ARG_MAX)",
+		    i, pt->type, env_total, cmd, need, space);
+	return 0;
+}
+
+/* A release whose dynos the kernel would refuse to start (execve: E2BIG) is refused whole,
+ * before it replaces dynos that run. */
+static int check_exec_limits(const struct hs_release *r, cm_err *err)
+{
+	size_t env_total;
+	if (check_env_strings(r, &env_total, err) < 0)
+		return -1;
+	for (size_t i = 0; i < r->nprocs; i++)
+		if (check_process(r, i, env_total, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* The document ends before it is complete: it may still be being written. */
+static bool truncated(const json_error_t *jerr)
+{
+	return json_error_code(jerr) == json_error_premature_end_of_input;
+}
+
 int hs_release_parse(const char *json, size_t len, struct hs_release **out, cm_err *err)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return cm_err_set(err, EINVAL, "invalid JSON at line %d, column %d: %s", jerr.line,
-		                  jerr.column, jerr.text);
+		return cm_err_set(err, truncated(&jerr) ? ENODATA : EINVAL,
+		                  "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
+		                  jerr.text);
 	if (!json_is_object(root)) {
 		cm_err_set(err, EINVAL, "the document must be a JSON object, not %s",
 		           json_kind(root));
@@ -221,6 +326,8 @@ int hs_release_parse(const char *json, size_t len, struct hs_release **out, cm_e
 	r->refs = 1;
 	int rc = parse_fields(root, r, err);
 	json_decref(root);
+	if (rc == 0)
+		rc = check_exec_limits(r, err);
 	if (rc < 0) {
 		hs_release_unref(r);
 		return -1;

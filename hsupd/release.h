@@ -31,7 +31,10 @@ struct hs_release {
 };
 
 /* Parses a control document. On failure err says where (JSON line and column) or which field
- * breaks which rule. */
+ * breaks which rule; its code is ENODATA when the document ends before it is complete, and
+ * E2BIG when the kernel would refuse to start its dynos (a config var or a command longer
+ * than MAX_ARG_STRLEN, or more environment and arguments than ARG_MAX, counting what hsup
+ * adds: DYNO, PORT, PATH, HOME, TERM). */
 int hs_release_parse(const char *json, size_t len, struct hs_release **out, cm_err *err);
 /* The release of an app with no configuration: `hsup run` without a control directory. */
 struct hs_release *hs_release_empty(void);

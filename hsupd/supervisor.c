@@ -44,6 +44,7 @@ struct hs_sup {
 	bool has_exit_code;
 	int devnull;
 	unsigned colors;
+	char *release_note;
 };
 
 static void kick(struct hs_sup *sup);
@@ -656,6 +657,7 @@ void hs_sup_free(struct hs_sup *sup)
 	cm_strv_free(sup->holds);
 	hs_release_unref(sup->current);
 	hs_release_unref(sup->pending);
+	free(sup->release_note);
 	if (sup->devnull >= 0)
 		close(sup->devnull);
 	uv_close((uv_handle_t *)&sup->kick, on_kick_closed);
@@ -871,4 +873,15 @@ void hs_sup_dump(struct hs_sup *sup)
 		              d->ex.restarts, d->proc ? (double)(now - d->started_at) / 1000 : 0.0,
 		              exit);
 	}
+}
+
+void hs_sup_set_release_note(struct hs_sup *sup, const char *note)
+{
+	free(sup->release_note);
+	sup->release_note = note ? xstrdup(note) : NULL;
+}
+
+const char *hs_sup_release_note(const struct hs_sup *sup)
+{
+	return sup->release_note;
 }

@@ -121,4 +121,9 @@ int hs_sup_adopt(struct hs_sup *sup, struct hs_driver *drv, const char *name, js
 /* Writes the state of every dyno to stderr (SIGUSR1). */
 void hs_sup_dump(struct hs_sup *sup);
 
+/* What the release source says of the current release (e.g. that `loaded` could not be
+ * written); NULL when all is well. Shown by the control API and on SIGUSR1. */
+void hs_sup_set_release_note(struct hs_sup *sup, const char *note); /* copies; NULL clears */
+const char *hs_sup_release_note(const struct hs_sup *sup);
+
 #endif

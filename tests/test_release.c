@@ -1,11 +1,18 @@
 /* Control documents: what is accepted, and the words a user gets for what is not. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "hsupd/env.h"
 #include "hsupd/release.h"
@@ -20,16 +27,18 @@ static struct hs_release *parse_ok(const char *doc)
 	return r;
 }
 
-static void expect_error(const char *doc, const char *words)
+/* Returns the error's code. */
+static int expect_error(const char *doc, const char *words)
 {
 	struct hs_release *r = NULL;
 	cm_err err;
 	if (hs_release_parse(doc, strlen(doc), &r, &err) == 0) {
 		hs_release_unref(r);
-		fail_msg("accepted %s", doc);
+		fail_msg("accepted %.200s", doc);
 	}
 	if (!strstr(err.msg, words))
-		fail_msg("for %s: want \"%s\" in \"%s\"", doc, words, err.msg);
+		fail_msg("for %.200s: want \"%s\" in \"%s\"", doc, words, err.msg);
+	return err.code;
 }
 
 static void full_document(void **state)
@@ -68,6 +77,16 @@ static void json_errors_name_line_and_column(void **state)
 	expect_error("{\n  \"Version\": 1,\n  \"Env\": {\"A\": \"x\",}\n}", "line 3, column");
 	expect_error("[1, 2]", "must be a JSON object");
 	expect_error("{\"Env\": {\"A\": \"1\", \"A\": \"2\"}}", "duplicate");
+}
+
+static void truncated_documents_say_so(void **state)
+{
+	(void)state;
+	assert_int_equal(expect_error("{\"Version\": 1, \"Env\": {\"A\": \"x", "line 1"), ENODATA);
+	assert_int_equal(expect_error("{\"Version\": 1,", "line 1"), ENODATA);
+	assert_int_equal(expect_error("", "line 1"), ENODATA);
+	assert_int_equal(expect_error("{\"Version\": 1}}", "line 1"), EINVAL);
+	assert_int_equal(expect_error("{\"Version\": x}", "line 1"), EINVAL);
 }
 
 static void field_rules(void **state)
@@ -127,13 +146,114 @@ static void dyno_environment(void **state)
 	hs_release_unref(r);
 }
 
+/* A document with one config var A whose value is n bytes of 'x', and one process type. */
+static char *doc_with_var(size_t n, const char *cmd)
+{
+	char *v = malloc(n + 1);
+	memset(v, 'x', n);
+	v[n] = '\0';
+	char *doc;
+	assert_true(asprintf(&doc,
+	                     "{\"Env\": {\"A\": \"%s\"}, \"Processes\": [{\"Type\": \"web\", "
+	                     "\"Quantity\": 1, \"Args\": [\"%s\"]}]}",
+	                     v, cmd) > 0);
+	free(v);
+	return doc;
+}
+
+/* Whether execve takes one variable A of n bytes of value (E2BIG if not). */
+static bool kernel_takes_var(size_t n)
+{
+	char *var = malloc(n + 3);
+	memcpy(var, "A=", 2);
+	memset(var + 2, 'x', n);
+	var[n + 2] = '\0';
+	char *argv[] = {"true", NULL}, *envp[] = {var, NULL};
+	pid_t pid = fork();
+	if (pid == 0) {
+		execve("/bin/true", argv, envp);
+		_exit(errno == E2BIG ? 7 : 8);
+	}
+	free(var);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 8);
+	return WEXITSTATUS(status) == 0;
+}
+
+static void what_the_kernel_cannot_pass_is_refused(void **state)
+{
+	(void)state;
+	/* The argument space is a quarter of the stack limit: make it 2 MiB whatever the shell
+	 * running the tests set. */
+	struct rlimit old, stack = {.rlim_cur = 8 << 20};
+	getrlimit(RLIMIT_STACK, &old);
+	stack.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_STACK, &stack), 0);
+	size_t max = (size_t)sysconf(_SC_PAGESIZE) * 32 - 1; /* MAX_ARG_STRLEN without the NUL */
+
+	/* The longest variable hsup accepts is one the kernel takes; a byte more, it does not. */
+	size_t longest = max - strlen("A=");
+	char *doc = doc_with_var(longest, "true");
+	hs_release_unref(parse_ok(doc));
+	free(doc);
+	assert_true(kernel_takes_var(longest));
+	assert_false(kernel_takes_var(longest + 1));
+	doc = doc_with_var(longest + 1, "true");
+	assert_int_equal(expect_error(doc, "Env.A is 131072 bytes as KEY=VALUE; the kernel "
+	                                   "passes a variable of at most 131071 bytes"),
+	                 E2BIG);
+	free(doc);
+	doc = doc_with_var(200 * 1000, "true");
+	expect_error(doc, "Env.A is 200002 bytes");
+	free(doc);
+
+	/* bash -c gets Args joined with spaces as one argument. */
+	char *big = malloc(max + 2);
+	memset(big, 'y', max);
+	big[max] = '\0';
+	doc = doc_with_var(1, big); /* the longest command is accepted */
+	hs_release_unref(parse_ok(doc));
+	free(doc);
+	strcat(big, "y");
+	doc = doc_with_var(1, big);
+	expect_error(doc, "Processes[0] (web): its Args joined with spaces make a command of "
+	                  "131072 bytes; the kernel passes an argument of at most 131071 bytes");
+	free(doc);
+	free(big);
+
+	/* Twenty variables of 120 kB: each fits, all of them do not. */
+	char *env = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&env, &len);
+	for (int i = 0; i < 20; i++) {
+		fprintf(f, "%s\"V%d\": \"", i ? ", " : "", i);
+		for (int j = 0; j < 120 * 1000; j++)
+			fputc('z', f);
+		fputc('"', f);
+	}
+	fclose(f);
+	assert_true(asprintf(&doc,
+	                     "{\"Env\": {%s}, \"Processes\": [{\"Type\": \"worker\", "
+	                     "\"Args\": [\"x\"]}]}",
+	                     env) > 0);
+	assert_int_equal(expect_error(doc, "Processes[0] (worker): the config vars"), E2BIG);
+	expect_error(doc, "the kernel passes at most 2097152 bytes of arguments and environment "
+	                  "to a process (ARG_MAX)");
+	free(doc);
+	free(env);
+	setrlimit(RLIMIT_STACK, &old);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(full_document),
 	    cmocka_unit_test(nulls_and_empties),
 	    cmocka_unit_test(json_errors_name_line_and_column),
+	    cmocka_unit_test(truncated_documents_say_so),
 	    cmocka_unit_test(field_rules),
+	    cmocka_unit_test(what_the_kernel_cannot_pass_is_refused),
 	    cmocka_unit_test(dyno_environment),
 	};
 	return cmocka_run_group_tests_name("release", tests, NULL, NULL);
