@@ -118,6 +118,16 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	return append(h, &h->body, &h->body_len, at, n, MAX_BODY, 413);
 }
 
+/* Every resource is named in printable ASCII (dyno names and types are letters, digits, '_',
+ * '-' and '.'); other bytes, such as invalid UTF-8, could not even be quoted back in JSON. */
+static bool printable(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~')
+			return false;
+	return true;
+}
+
 /* The path part of the request target, without query. */
 static char *request_path(const struct hs_api_http *h)
 {
@@ -126,7 +136,9 @@ static char *request_path(const struct hs_api_http *h)
 	if (!h->url || http_parser_parse_url(h->url, h->url_len, 0, &u) != 0 ||
 	    !(u.field_set & (1 << UF_PATH)))
 		return NULL;
-	return xstrndup(h->url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
+	const char *path = h->url + u.field_data[UF_PATH].off;
+	size_t len = u.field_data[UF_PATH].len;
+	return printable(path, len) ? xstrndup(path, len) : NULL;
 }
 
 /* Answers the request, then pauses the parser: the next request waits until this answer is

@@ -176,3 +176,18 @@ one_web() {
 	kill "$listener"
 	wait "$listener" || true
 }
+
+@test "a request target with bytes that are not printable ASCII is a 400 that says why" {
+	one_web
+	run python3 - "$SOCK" <<-'EOS'
+	import socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.connect(sys.argv[1])
+	s.settimeout(5)
+	s.sendall(b"POST /dynos/web.\x98/restart HTTP/1.1\r\nHost: h\r\n\r\n")
+	print(s.recv(4096).decode(errors="replace"))
+	EOS
+	echo "$output"
+	[[ "${lines[0]}" == "HTTP/1.1 400 Bad Request"* ]]
+	[[ "$output" == *'{"Error":"the request target is not a valid path"}'* ]]
+}
