@@ -252,7 +252,9 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	if (api->nconns >= MAX_CONNS)
 		return refuse(api, "too many connections to the control API; try again later");
-	if (free_fds(api) < fd_reserve(api))
+	/* One connection is always served: a formation too big for the fd limit must not lock
+	 * out the operator who would scale it down. */
+	if (api->nconns > 0 && free_fds(api) < fd_reserve(api))
 		return refuse(api,
 		              "too few file descriptors are left: they are kept for the dynos");
 	struct conn *c = xcalloc(1, sizeof(*c));

@@ -9,7 +9,8 @@
  * connection is answered one request at a time (nothing more is read while an answer waits to
  * be taken), a request must end within 10 s of its first byte, a connection idle for 30 s or
  * not taking its answer for 30 s is closed, and a connection past 64, or one that would leave
- * fewer free descriptors than restarting every dyno takes, is answered 503 and closed. */
+ * fewer free descriptors than restarting every dyno takes (unless it is the only one), is
+ * answered 503 and closed. */
 #ifndef HS_API_H
 #define HS_API_H
 

@@ -156,6 +156,32 @@ one_web() {
 	! grep -i "too many open files" "$T/err"
 }
 
+@test "with fewer file descriptors than the reserve, one connection is still served" {
+	release '[{"Type": "web", "Quantity": 1, "Args": ["echo started; exec sleep 100"]}]'
+	(
+		ulimit -n 48 # fewer than hsup's own and 4 per dyno + 32 kept free
+		exec "$HSUP" start -s "$SOCK" >"$T/out" 2>"$T/err"
+	) &
+	HSUP_PID=$!
+	wait_for '[ -S "$SOCK" ] && [ -n "$(dyno_pid web.1)" ]'
+	run python3 - "$SOCK" <<-'EOS'
+	import socket, sys
+	first, second = socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX)
+	first.connect(sys.argv[1])
+	second.connect(sys.argv[1])
+	second.settimeout(5)
+	print(second.recv(4096).split(b"\r\n")[0].decode())
+	first.settimeout(5)
+	first.sendall(b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n")
+	print(first.recv(4096).split(b"\r\n")[0].decode())
+	EOS
+	echo "$output"
+	[ "${lines[0]}" = "HTTP/1.1 503 Service Unavailable" ]
+	[ "${lines[1]}" = "HTTP/1.1 200 OK" ]
+	run "$HSUP" -s "$SOCK" scale web=0
+	[ "$status" -eq 0 ]
+}
+
 @test "on exit hsup removes its socket, not one that has replaced it" {
 	one_web
 	mv "$SOCK" "$T/moved"
