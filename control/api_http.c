@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_URL  4096
-#define MAX_BODY (1024 * 1024)
+#define MAX_URL 4096
+/* Far more than any request needs, and 64 connections hold no more than 4 MiB of bodies. */
+#define MAX_BODY (64 * 1024)
 
 static const char *reason(int status)
 {
