@@ -62,7 +62,7 @@ one_web() {
 	one_web
 	run python3 - "$SOCK" <<-'EOS'
 	import select, socket, sys, time
-	req = b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n"  # 33 bytes: 16 s at this pace
+	req = b"GET /health HTTP/1.1\r\nHost: h\r\nX-Pace: one byte every 0.5 s\r\n\r\n"  # 63 bytes: 31 s
 	s = socket.socket(socket.AF_UNIX)
 	s.connect(sys.argv[1])
 	got, sent, closed = b"", 0, False
