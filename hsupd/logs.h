@@ -61,7 +61,8 @@ struct hs_log_src {
 
 /* fd is hsup's output (normally 1); color selects ANSI colours. */
 void hs_log_sink_init(struct hs_log_sink *s, uv_loop_t *loop, int fd, bool color);
-/* Writes out what is queued, waiting if it must, and releases the sink's handle. */
+/* Writes out what is queued, waiting as long as the reader keeps taking it (giving up after
+ * 1 s without progress, and saying how much was left), and releases the sink's handles. */
 void hs_log_sink_close(struct hs_log_sink *s);
 
 /* Starts reading fd (the read end of a dyno's output pipe; taken over). */
