@@ -4,7 +4,13 @@
  *   POST /dynos/NAME/stop|restart     one dyno (NAME may also be a process type)
  *   POST /control/restart             {"Processes": ["web", "worker.1"]}
  *   GET  /formation                   desired and running dynos per process type
- *   POST /control/scale               {"web": 3, "worker": 0}                          */
+ *   POST /control/scale               {"web": 3, "worker": 0}
+ * A hostile client with access to the socket cannot grow hsup or starve the dynos: each
+ * connection is answered one request at a time (nothing more is read while an answer waits to
+ * be taken), a request must end within 10 s of its first byte, a connection idle for 30 s or
+ * not taking its answer for 30 s is closed, and a connection past 64, or one that would leave
+ * fewer free descriptors than restarting every dyno takes (unless it is the only one), is
+ * answered 503 and closed. */
 #ifndef HS_API_H
 #define HS_API_H
 
@@ -19,7 +25,8 @@ struct hs_sup;
  * other program) listening there is an error. */
 int hs_api_listen(uv_loop_t *loop, const char *path, struct hs_sup *sup, struct hs_api **out,
                   cm_err *err);
-/* Closes every connection and removes the socket file. */
+/* Closes every connection and removes the socket file, if the path still holds the socket
+ * this hsup bound (not one that another program has put there since). */
 void hs_api_close(struct hs_api *api);
 
 #endif

@@ -238,10 +238,16 @@ static void control_restart(struct hs_sup *sup, const char *body, size_t len, st
 static void control_scale(struct hs_sup *sup, const char *body, size_t len, struct hs_reply *r)
 {
 	json_error_t jerr;
-	json_t *doc = json_loadb(body, len, 0, &jerr);
+	/* {"web": 1, "web": 3} is refused, as the control directory refuses it. */
+	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	const char *type;
 	json_t *v;
 	cm_err err;
+	if (!doc) {
+		_cleanup_free_ char *msg = xasprintf("invalid JSON at line %d, column %d: %s",
+		                                     jerr.line, jerr.column, jerr.text);
+		return hs_reply_error(r, 400, msg);
+	}
 	if (!json_is_object(doc)) {
 		json_decref(doc);
 		return hs_reply_error(r, 400, "the body must be {\"type\": quantity, ...}");

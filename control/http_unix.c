@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "control/http_unix.h"
 #include "common/cleanup.h"
-#include "common/fsutil.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
@@ -56,13 +55,29 @@ static int connect_unix(const char *sock, cm_err *err)
 	return fd;
 }
 
+/* MSG_NOSIGNAL: a server that closed early (hsup refusing a connection with 503) is an
+ * error to report, not a SIGPIPE. */
+static int send_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
 static int send_request(int fd, const char *method, const char *path, const char *body, cm_err *err)
 {
 	_cleanup_free_ char *req =
 	    xasprintf("%s %s HTTP/1.1\r\nHost: hsup\r\nContent-Type: application/json\r\n"
 	              "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 	              method, path, body ? strlen(body) : 0, body ? body : "");
-	if (cm_write_all(fd, req, strlen(req)) < 0)
+	if (send_all(fd, req, strlen(req)) < 0)
 		return cm_err_sys(err, "send %s %s", method, path);
 	return 0;
 }
@@ -107,13 +122,31 @@ static int read_response(int fd, int timeout_ms, struct hs_http_response *out, c
 	return 0;
 }
 
+/* A server that closed before reading the request (hsup refusing a connection with 503) may
+ * have said why: its answer counts more than the failed send. */
+static int exchange(int fd, const char *method, const char *path, const char *body, int timeout_ms,
+                    struct hs_http_response *out, cm_err *err)
+{
+	cm_err send_err;
+	int sent = send_request(fd, method, path, body, &send_err);
+	if (sent < 0 && send_err.code != EPIPE && send_err.code != ECONNRESET) {
+		*err = send_err;
+		return -1;
+	}
+	if (read_response(fd, timeout_ms, out, err) < 0) {
+		if (sent < 0)
+			*err = send_err;
+		return -1;
+	}
+	return 0;
+}
+
 int hs_http_unix(const char *sock, const char *method, const char *path, const char *body,
                  int timeout_ms, struct hs_http_response *out, cm_err *err)
 {
 	*out = (struct hs_http_response){.body = xstrdup("")};
 	_cleanup_close_ int fd = connect_unix(sock, err);
-	if (fd < 0 || send_request(fd, method, path, body, err) < 0 ||
-	    read_response(fd, timeout_ms, out, err) < 0) {
+	if (fd < 0 || exchange(fd, method, path, body, timeout_ms, out, err) < 0) {
 		free(out->body);
 		out->body = NULL;
 		return -1;

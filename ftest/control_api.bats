@@ -86,6 +86,16 @@ assert d["Port"] == 5001 and d["IPAddress"] == "127.0.0.1", d'
 	api GET /formation | grep -q '"Quantity":3,"Running":3,"Type":"web"'
 }
 
+@test "a scale request naming a type twice is refused, naming it; nothing changes" {
+	two_types
+	run curl -sS --unix-socket "$SOCK" -w '\n%{http_code}' -d '{"web": 1, "web": 3}' \
+		http://hsup/control/scale
+	[ "${lines[1]}" = 400 ]
+	[[ "${lines[0]}" == *'"Error":"invalid JSON'*'duplicate object key'*'web'* ]]
+	api GET /formation | grep -q '"Quantity":2,"Running":2,"Type":"web"'
+	[ "$(running_dynos)" = "web.1 web.2 worker.1" ]
+}
+
 @test "socket mode 0770, stale socket replaced, live hsup refused, removed on exit" {
 	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$SOCK"
 	[ -S "$SOCK" ]

@@ -5,11 +5,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +22,7 @@
 #define MAX_LINE    (1024 * 1024)
 #define HIGH_WATER  (1024 * 1024)
 #define LOW_WATER   (128 * 1024)
+#define RETRY_MS    50
 #define COLOR_RESET "\033[0m"
 
 static const char *const palette[] = {"\033[36m", "\033[33m", "\033[32m",
@@ -37,60 +42,164 @@ static void format_clock(int64_t sec, char *out, size_t n)
 	strftime(out, n, "%H:%M:%S", &tm);
 }
 
-/* A terminal or a pipe may block: write to our own non-blocking description of it, so the
- * mode of the descriptor shared with the shell is left alone. Files never block. */
-static int open_output(int fd, bool *own)
+/* A pipe or a terminal may block, and its description may be shared with the shell or
+ * another writer: write to our own non-blocking description of it, so the mode of the shared
+ * one is left alone. */
+static int reopen_nonblocking(int fd)
 {
-	struct stat st;
-	*own = false;
-	if (fstat(fd, &st) < 0 || !(S_ISFIFO(st.st_mode) || isatty(fd)))
-		return fd;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	int nfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (nfd < 0)
-		return fd;
-	*own = true;
-	return nfd;
+	return open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+}
+
+/* Watches s->fd for room through an epoll set holding it: uv_poll_init on s->fd itself would
+ * make its description, shared with other processes, non-blocking. Fails (EPERM) for a file
+ * that is always ready: a regular file, /dev/null. */
+static int watch_shared(struct hs_log_sink *s)
+{
+	struct epoll_event ev = {.events = EPOLLOUT};
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -1;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev) < 0 ||
+	    uv_poll_init(s->loop, &s->poll, ep) < 0) {
+		close(ep);
+		return -1;
+	}
+	s->epoll_fd = ep;
+	s->has_poll = true;
+	return 0;
+}
+
+static void choose_output(struct hs_log_sink *s, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+		return; /* HS_LOG_OUT_WRITE */
+	int own = S_ISFIFO(st.st_mode) || isatty(fd) ? reopen_nonblocking(fd) : -1;
+	if (own >= 0 && uv_poll_init(s->loop, &s->poll, own) == 0) {
+		s->fd = own;
+		s->own_fd = s->has_poll = true;
+		s->out = HS_LOG_OUT_OWN;
+	} else {
+		if (own >= 0)
+			close(own);
+		s->out = S_ISSOCK(st.st_mode) ? HS_LOG_OUT_SEND : HS_LOG_OUT_CHECK;
+		if (watch_shared(s) < 0 && s->out == HS_LOG_OUT_CHECK)
+			s->out = HS_LOG_OUT_WRITE;
+	}
+	/* What may be shared with another writer gets whole lines in writes of at most PIPE_BUF
+	 * bytes, which a pipe keeps whole; a check with poll covers no more. */
+	if (s->has_poll)
+		s->max_write = PIPE_BUF;
 }
 
 void hs_log_sink_init(struct hs_log_sink *s, uv_loop_t *loop, int fd, bool color)
 {
-	*s = (struct hs_log_sink){.loop = loop, .color = color, .ts_sec = -1};
-	s->fd = open_output(fd, &s->own_fd);
-	if (s->own_fd) /* only a non-blocking description can say "not now" */
-		uv_poll_init(loop, &s->poll, s->fd);
-	s->poll.data = s;
+	*s = (struct hs_log_sink){.loop = loop,
+	                          .fd = fd,
+	                          .epoll_fd = -1,
+	                          .max_write = SIZE_MAX,
+	                          .color = color,
+	                          .ts_sec = -1};
+	choose_output(s, fd);
+	uv_timer_init(loop, &s->retry);
+	s->poll.data = s->retry.data = s;
 }
 
 static void set_sources_reading(struct hs_log_sink *s, bool on);
 
 static void on_writable(uv_poll_t *h, int status, int events);
 
+static void on_retry(uv_timer_t *t);
+
+/* Waits for room, or stops waiting. */
+static void set_waiting(struct hs_log_sink *s, bool on)
+{
+	if (on == s->waiting)
+		return;
+	s->waiting = on;
+	int events = s->out == HS_LOG_OUT_OWN ? UV_WRITABLE : UV_READABLE; /* the epoll set */
+	if (s->has_poll && on)
+		uv_poll_start(&s->poll, events, on_writable);
+	else if (s->has_poll)
+		uv_poll_stop(&s->poll);
+	else if (on) /* never seen: regular files do not say "not now" */
+		uv_timer_start(&s->retry, on_retry, RETRY_MS, RETRY_MS);
+	else
+		uv_timer_stop(&s->retry);
+}
+
+static ssize_t out_write(struct hs_log_sink *s, const char *p, size_t n)
+{
+	struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+	int ready;
+	switch (s->out) {
+	case HS_LOG_OUT_SEND:
+		return send(s->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	case HS_LOG_OUT_CHECK:
+		if ((ready = poll(&pfd, 1, 0)) <= 0) {
+			if (ready == 0)
+				errno = EAGAIN;
+			return -1;
+		}
+		return write(s->fd, p, n); /* at most PIPE_BUF, and poll said there is room */
+	default:
+		return write(s->fd, p, n);
+	}
+}
+
+/* The next write: everything to a file; elsewhere, at most max_write bytes, ending with a line
+ * when one ends in them. */
+static size_t next_piece(const struct hs_log_sink *s)
+{
+	size_t n = s->len - s->off;
+	if (n <= s->max_write)
+		return n;
+	const char *nl = memrchr(s->buf + s->off, '\n', s->max_write);
+	return nl ? (size_t)(nl - (s->buf + s->off)) + 1 : s->max_write;
+}
+
+/* Nobody reads our output any more, or the disk is full: drop what is queued and keep
+ * supervising, and say so once (and again when writes work again). */
+static void drop_queued(struct hs_log_sink *s, int err)
+{
+	if (!s->failing)
+		hs_log_system("cannot write the dynos' output: %s; dropping it until writes work",
+		              strerror(err));
+	s->failing = true;
+	s->dropped += s->len - s->off;
+	s->off = s->len;
+}
+
+static void wrote(struct hs_log_sink *s, size_t n)
+{
+	s->off += n;
+	if (s->failing)
+		hs_log_system("writing the dynos' output again; %" PRIu64 " bytes were dropped",
+		              s->dropped);
+	s->failing = false;
+	s->dropped = 0;
+}
+
 static void sink_flush(struct hs_log_sink *s)
 {
 	while (s->off < s->len) {
-		ssize_t w = write(s->fd, s->buf + s->off, s->len - s->off);
+		ssize_t w = out_write(s, s->buf + s->off, next_piece(s));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EAGAIN)
 			break;
-		if (w < 0) { /* nobody reads our output any more: drop it, keep supervising */
-			s->off = s->len;
+		if (w <= 0) {
+			drop_queued(s, w < 0 ? errno : EIO);
 			break;
 		}
-		s->off += (size_t)w;
+		wrote(s, (size_t)w);
 	}
 	if (s->off == s->len)
 		s->off = s->len = 0;
 	size_t pending = s->len - s->off;
-	if (pending && !s->polling) {
-		uv_poll_start(&s->poll, UV_WRITABLE, on_writable);
-		s->polling = true;
-	} else if (!pending && s->polling) {
-		uv_poll_stop(&s->poll);
-		s->polling = false;
-	}
+	set_waiting(s, pending > 0);
 	if (pending > HIGH_WATER && !s->paused)
 		set_sources_reading(s, false);
 	else if (pending < LOW_WATER && s->paused)
@@ -101,6 +210,11 @@ static void on_writable(uv_poll_t *h, int status, int events)
 {
 	(void)status, (void)events;
 	sink_flush(h->data);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	sink_flush(t->data);
 }
 
 /* Room for n more bytes at the end of the queue; the caller fills it. */
@@ -259,10 +373,16 @@ void hs_log_sink_close(struct hs_log_sink *s)
 		if (s->off == before && s->len && poll(&p, 1, 1000) <= 0)
 			break;
 	}
-	if (s->own_fd) {
+	if (s->len > s->off)
+		hs_log_system("exiting with %zu bytes of the dynos' output not taken by its reader",
+		              s->len - s->off);
+	if (s->has_poll)
 		uv_close((uv_handle_t *)&s->poll, NULL);
+	uv_close((uv_handle_t *)&s->retry, NULL);
+	if (s->own_fd)
 		close(s->fd);
-	}
+	if (s->epoll_fd >= 0)
+		close(s->epoll_fd);
 	free(s->buf);
 	s->buf = NULL;
 }

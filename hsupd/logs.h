@@ -1,7 +1,9 @@
 /* Dyno output: each dyno's pipe is read on the loop, split into lines and written to hsup's
  * stdout as "HH:MM:SS web.1 | line" (coloured per dyno on a terminal). The sink never blocks
- * the loop on a slow reader: output queues, and past a high-water mark the dyno pipes stop
- * being read until it drains, so dynos slow down instead of hsup growing without bound. */
+ * the loop on a slow reader, whatever stdout is (file, pipe, FIFO, terminal, socket, shared
+ * with other processes or not, blocking or not): output queues, and past a high-water mark the
+ * dyno pipes stop being read until it drains, so dynos slow down instead of hsup growing
+ * without bound. */
 #ifndef HS_LOGS_H
 #define HS_LOGS_H
 
@@ -14,15 +16,28 @@
 
 struct hs_log_src;
 
+/* How the sink writes without waiting (see logs.c). */
+enum hs_log_out {
+	HS_LOG_OUT_WRITE, /* a file, /dev/null: writes never wait */
+	HS_LOG_OUT_OWN,   /* a pipe or terminal reopened as our own non-blocking description */
+	HS_LOG_OUT_SEND,  /* a socket: send(MSG_DONTWAIT), whatever the shared description says */
+	HS_LOG_OUT_CHECK, /* anything else: at most PIPE_BUF bytes, once poll says they fit */
+};
+
 struct hs_log_sink {
 	uv_loop_t *loop;
-	int fd;
-	bool own_fd; /* fd was reopened non-blocking and is ours to close */
+	int fd; /* what is written to */
+	enum hs_log_out out;
+	bool own_fd;      /* fd was reopened non-blocking and is ours to close */
+	int epoll_fd;     /* an epoll set holding fd: it says when fd has room, or -1 */
+	size_t max_write; /* bytes per write */
 	bool color;
 	char *buf;
 	size_t len, off, cap;
-	uv_poll_t poll;
-	bool polling, paused;
+	uv_poll_t poll;   /* on our own fd, or on epoll_fd */
+	uv_timer_t retry; /* for a file that cannot be polled and yet said "not now" */
+	bool has_poll, waiting, paused, failing;
+	uint64_t dropped; /* bytes lost to write errors since the last report */
 	struct hs_log_src *sources;
 	int width;      /* width of the dyno-name column */
 	int64_t ts_sec; /* second the cached timestamp is for */
@@ -46,7 +61,8 @@ struct hs_log_src {
 
 /* fd is hsup's output (normally 1); color selects ANSI colours. */
 void hs_log_sink_init(struct hs_log_sink *s, uv_loop_t *loop, int fd, bool color);
-/* Writes out what is queued, waiting if it must, and releases the sink's handle. */
+/* Writes out what is queued, waiting as long as the reader keeps taking it (giving up after
+ * 1 s without progress, and saying how much was left), and releases the sink's handles. */
 void hs_log_sink_close(struct hs_log_sink *s);
 
 /* Starts reading fd (the read end of a dyno's output pipe; taken over). */
