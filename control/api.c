@@ -24,7 +24,9 @@
 #define REQUEST_MS   10000 /* from the first byte of a request to its end */
 #define ANSWER_MS    30000 /* for the client to take an answer */
 #define MAX_CONNS    64
-#define FDS_PER_DYNO 4  /* a restart holds its output pipe, an exec report pipe and a pidfd */
+/* a restart holds its output pipe, an exec report pipe, a pidfd, its cgroup's directory and
+ * cgroup.procs, and cgroup.events while the dyno's last processes are waited for */
+#define FDS_PER_DYNO 6
 #define FD_MARGIN    32 /* the loop's, the control directory's, a release being written */
 #define PROBE_MS     1000
 #define SOCKET_MODE  0770

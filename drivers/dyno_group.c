@@ -129,15 +129,15 @@ static int open_group(struct hs_dg *g, cm_err *err)
 	g->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (g->dir_fd < 0)
 		return cm_err_sys(err, "open cgroup %s", dir);
-	g->procs_fd = openat(g->dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-	if (g->procs_fd < 0)
-		return cm_err_sys(err, "open %s/cgroup.procs", dir);
-	if (g->kind == HS_DG_V2) {
-		g->events_fd = openat(g->dir_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
-		if (g->events_fd < 0)
-			return cm_err_sys(err, "open %s/cgroup.events", dir);
-	}
 	return 0;
+}
+
+/* cgroup.events, opened when first needed: most dynos are never waited for that way. */
+static int events_fd(struct hs_dg *g)
+{
+	if (g->events_fd < 0 && g->kind == HS_DG_V2 && g->dir_fd >= 0)
+		g->events_fd = openat(g->dir_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
+	return g->events_fd;
 }
 
 int hs_dg_create(struct hs_dg_root *root, const char *name, struct hs_dg *g, cm_err *err)
@@ -159,6 +159,13 @@ int hs_dg_create(struct hs_dg_root *root, const char *name, struct hs_dg *g, cm_
 		hs_dg_destroy(g);
 		return -1;
 	}
+	/* for the first process to join by itself where it cannot be born in the group */
+	g->procs_fd = openat(g->dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (g->procs_fd < 0) {
+		cm_err_sys(err, "open %s/cgroup.procs", dir);
+		hs_dg_destroy(g);
+		return -1;
+	}
 	return 0;
 }
 
@@ -174,6 +181,9 @@ const struct cm_spawn_cgroup *hs_dg_spawn_cgroup(const struct hs_dg *g, struct c
 void hs_dg_started(struct hs_dg *g, pid_t pid)
 {
 	struct cm_proc_info info;
+	if (g->procs_fd >= 0) /* only the first process needed it */
+		close(g->procs_fd);
+	g->procs_fd = -1;
 	g->pgid = pid;
 	g->leader_gone = false;
 	g->start_time = cm_proc_info(pid, &info) == 0 ? info.start_time : 0;
@@ -197,10 +207,10 @@ static bool pgroup_is_ours(const struct hs_dg *g)
 
 /* ---- cgroups ---- */
 
-static bool cgroup_populated(const struct hs_dg *g)
+static bool cgroup_populated(struct hs_dg *g)
 {
 	char buf[256];
-	if (g->events_fd >= 0) {
+	if (events_fd(g) >= 0) {
 		ssize_t n = pread(g->events_fd, buf, sizeof(buf) - 1, 0);
 		if (n > 0) {
 			buf[n] = '\0';
@@ -315,9 +325,9 @@ bool hs_dg_alive(struct hs_dg *g)
 	return g->kind == HS_DG_PGROUP ? pgroup_is_ours(g) : cgroup_populated(g);
 }
 
-int hs_dg_events_fd(const struct hs_dg *g)
+int hs_dg_events_fd(struct hs_dg *g)
 {
-	return g->events_fd;
+	return events_fd(g);
 }
 
 void hs_dg_destroy(struct hs_dg *g)

@@ -62,7 +62,7 @@ int hs_dg_signal(struct hs_dg *g, int sig, cm_err *err);
 bool hs_dg_alive(struct hs_dg *g);
 /* For v2: an fd that polls readable (POLLPRI) when the group empties or fills; else -1 and the
  * caller checks hs_dg_alive on a timer. */
-int hs_dg_events_fd(const struct hs_dg *g);
+int hs_dg_events_fd(struct hs_dg *g);
 /* Closes the group's fds and removes the group (it must be empty to go). */
 void hs_dg_destroy(struct hs_dg *g);
 
