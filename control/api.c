@@ -19,11 +19,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define READ_BUF     (16 * 1024)
-#define IDLE_MS      30000 /* between requests */
-#define REQUEST_MS   10000 /* from the first byte of a request to its end */
-#define ANSWER_MS    30000 /* for the client to take an answer */
-#define MAX_CONNS    64
+#define READ_BUF   (16 * 1024)
+#define IDLE_MS    30000 /* between requests */
+#define REQUEST_MS 10000 /* from the first byte of a request to its end */
+#define ANSWER_MS  30000 /* for the client to take an answer */
+#define MAX_CONNS  64
 /* a restart holds its output pipe, an exec report pipe, a pidfd, its cgroup's directory and
  * cgroup.procs, and cgroup.events while the dyno's last processes are waited for */
 #define FDS_PER_DYNO 6

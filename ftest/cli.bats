@@ -96,3 +96,10 @@ load helpers
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"new: Version must be an integer"* ]]
 }
+
+@test "hsup started with its standard fds closed gives the dyno /dev/null, not its own files" {
+	unset HSUP_CONTROL_DIR
+	run bash -c '"$0" run "cat; echo status=\$?" <&- 2>&-' "$HSUP"
+	[ "$status" -eq 0 ]
+	[ "$output" = "status=0" ]
+}

@@ -190,3 +190,58 @@ drive() {
 @test "stdout /dev/null" {
 	drive devnull
 }
+
+@test "hsup's own messages to a stderr socket that stalls do not stall hsup, and all arrive" {
+	release '[{"Type": "web", "Quantity": 300, "Args": ["exec sleep 100"]}]'
+	run python3 - "$HSUP" "$SOCK" "$T" <<-'EOS'
+	import os, select, socket, subprocess, sys, time
+	hsup, sock, tmp = sys.argv[1:4]
+	mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+	theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)  # the smallest: a few kB
+	proc = subprocess.Popen([hsup, "start", "-s", sock], stdin=subprocess.DEVNULL,
+	                        stdout=subprocess.DEVNULL, stderr=theirs.fileno())
+	theirs.close()
+
+	def health():
+	    s = socket.socket(socket.AF_UNIX)
+	    s.settimeout(5)
+	    try:
+	        s.connect(sock)
+	        s.sendall(b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n")
+	        return s.recv(4096).endswith(b"\r\n\r\nOK")
+	    except OSError:
+	        return False
+	    finally:
+	        s.close()
+
+	# nobody reads stderr for 3 s, while 300 dynos start (some 20 kB of messages)
+	deadline = time.time() + 3
+	answered = 0
+	while time.time() < deadline:
+	    answered += health()
+	    time.sleep(0.2)
+	print("answered while stalled:", answered)
+	data = bytearray()
+	while data.count(b" started (pid ") < 300:
+	    if not select.select([mine], [], [], 10)[0]:
+	        break
+	    data.extend(mine.recv(1 << 16))
+	print("started lines:", data.count(b" started (pid "))
+	proc.terminate()
+	mine.settimeout(30)
+	while True:
+	    chunk = mine.recv(1 << 16)
+	    if not chunk:
+	        break
+	    data.extend(chunk)
+	print("exit:", proc.wait(30))
+	torn = [l for l in data.split(b"\n")[:-1] if b" hsup | " not in l]
+	print("torn lines:", len(torn))
+	EOS
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"answered while stalled: 0"* ]]
+	[[ "$output" == *"started lines: 300"* ]]
+	[[ "$output" == *"exit: 0"* ]]
+	[[ "$output" == *"torn lines: 0"* ]]
+}

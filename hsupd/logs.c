@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_CHUNK  (64 * 1024)
-#define MAX_LINE    (1024 * 1024)
-#define HIGH_WATER  (1024 * 1024)
-#define LOW_WATER   (128 * 1024)
-#define RETRY_MS    50
-#define COLOR_RESET "\033[0m"
+#define READ_CHUNK       (64 * 1024)
+#define MAX_LINE         (1024 * 1024)
+#define HIGH_WATER       (1024 * 1024)
+#define LOW_WATER        (128 * 1024)
+#define RETRY_MS         50
+#define COLOR_RESET      "\033[0m"
+#define SYSTEM_QUEUE_MAX (1024 * 1024) /* hsup's own messages waiting for a slow stderr */
 
 static const char *const palette[] = {"\033[36m", "\033[33m", "\033[32m",
                                       "\033[35m", "\033[34m", "\033[31m"};
@@ -364,8 +366,20 @@ void hs_log_src_finish(struct hs_log_src *src)
 	sink_flush(s);
 }
 
+static struct hs_log_sink *system_sink;
+static pthread_t system_thread;
+static uint64_t system_dropped;
+
+void hs_log_system_attach(struct hs_log_sink *s)
+{
+	system_sink = s;
+	system_thread = pthread_self();
+}
+
 void hs_log_sink_close(struct hs_log_sink *s)
 {
+	if (system_sink == s)
+		system_sink = NULL;
 	while (s->off < s->len) {
 		struct pollfd p = {.fd = s->fd, .events = POLLOUT};
 		size_t before = s->off;
@@ -395,13 +409,41 @@ void hs_log_system_init(bool color, bool quiet)
 	system_quiet = quiet;
 }
 
+/* Queues a line on the attached sink, unless a stalled reader has let too much pile up. */
+static void system_queue(struct hs_log_sink *s, const char *line, size_t n)
+{
+	if (s->len - s->off + n > SYSTEM_QUEUE_MAX) {
+		system_dropped++;
+		return;
+	}
+	if (system_dropped) {
+		char note[96];
+		int k = snprintf(note, sizeof(note),
+		                 "(%llu messages of hsup's dropped: stderr was "
+		                 "not being read)\n",
+		                 (unsigned long long)system_dropped);
+		memcpy(sink_reserve(s, (size_t)k), note, (size_t)k);
+		system_dropped = 0;
+	}
+	memcpy(sink_reserve(s, n), line, n);
+	sink_flush(s);
+}
+
 static void system_line(const char *fmt, va_list ap)
 {
-	char ts[16], msg[2048];
+	char ts[16], msg[2048], line[2200];
 	format_clock(now_sec(), ts, sizeof(ts));
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "%s%s hsup |%s %s\n", system_color ? "\033[1m" : "", ts,
-	        system_color ? COLOR_RESET : "", msg);
+	int n = snprintf(line, sizeof(line), "%s%s hsup |%s %s\n", system_color ? "\033[1m" : "",
+	                 ts, system_color ? COLOR_RESET : "", msg);
+	if (n >= (int)sizeof(line))
+		n = (int)sizeof(line) - 1;
+	/* on the loop, through a sink that never waits; elsewhere (a worker thread, before the
+	 * loop or after it) straight to stderr */
+	if (system_sink && pthread_equal(pthread_self(), system_thread))
+		system_queue(system_sink, line, (size_t)n);
+	else
+		fputs(line, stderr);
 }
 
 void hs_log_system(const char *fmt, ...)

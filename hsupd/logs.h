@@ -76,5 +76,8 @@ void hs_log_src_finish(struct hs_log_src *src);
 void hs_log_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void hs_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void hs_log_system_init(bool color, bool quiet);
+/* From now on, hsup's own messages on the loop's thread go through s (a sink on stderr), so a
+ * stalled stderr never stalls the loop; NULL goes back to writing stderr directly. */
+void hs_log_system_attach(struct hs_log_sink *s);
 
 #endif

@@ -14,6 +14,7 @@
 #include "common/xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,8 @@ struct daemon {
 	struct hs_sup *sup;
 	struct hs_ctldir *ctldir;
 	struct hs_api *api;
-	struct hs_log_sink sink;
-	bool has_sink;
+	struct hs_log_sink sink, errsink; /* dyno output; hsup's own messages */
+	bool has_sink, has_errsink;
 	uv_signal_t sigs[6];
 	size_t nsigs;
 	int exit_code;
@@ -76,6 +77,8 @@ static void on_done(struct hs_sup *sup, int code, void *data)
 	if (d->statedir)
 		hs_statedir_close(d->statedir);
 	hs_sup_free(d->sup);
+	if (d->has_errsink)
+		hs_log_sink_close(&d->errsink);
 }
 
 static void on_change(void *data)
@@ -336,6 +339,10 @@ static int run_daemon(struct daemon *d, cm_err *err)
 		hs_log_sink_init(&d->sink, &d->loop, 1, isatty(1));
 		d->has_sink = true;
 	}
+	/* stderr may be a socket that stalls (journald): hsup's messages must not stall the loop */
+	hs_log_sink_init(&d->errsink, &d->loop, 2, false);
+	hs_log_system_attach(&d->errsink);
+	d->has_errsink = true;
 	note_unused_flags(cli);
 	make_supervisor(d);
 	watch_signals(d);
@@ -422,11 +429,21 @@ static int usage_error(const char *msg)
 	return 2;
 }
 
+/* Started with 0, 1 or 2 closed, hsup's own files would take those numbers, and a dyno's
+ * output or a log line could land in a control connection: give them /dev/null. */
+static void fill_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd)
+			abort();
+}
+
 int main(int argc, char **argv)
 {
 	struct hs_cli cli;
 	cm_err err;
 	int code;
+	fill_std_fds();
 	if (hs_cli_parse(argc, argv, &cli, &err) < 0) {
 		code = usage_error(err.msg);
 	} else if (!hs_driver_lookup(cli.driver)) {
