@@ -70,6 +70,21 @@ static void json_errors_name_line_and_column(void **state)
 	expect_error("{\"Env\": {\"A\": \"1\", \"A\": \"2\"}}", "duplicate");
 }
 
+/* jansson lets a NUL byte through after a number; the document, kept as a C string, would be
+ * cut short at it while its length said otherwise (found by fuzz/fuzz_release.c). */
+static void nul_byte_is_refused(void **state)
+{
+	(void)state;
+	static const char doc[] = "{\"Version\": 1,\n \"X\": 0.5\0}";
+	struct hs_release *r = NULL;
+	cm_err err;
+	if (hs_release_parse(doc, sizeof(doc) - 1, &r, &err) == 0) {
+		hs_release_unref(r);
+		fail_msg("accepted a document with a NUL byte");
+	}
+	assert_string_equal(err.msg, "invalid JSON at line 2, column 10: a NUL byte");
+}
+
 static void field_rules(void **state)
 {
 	(void)state;
@@ -133,6 +148,7 @@ int main(void)
 	    cmocka_unit_test(full_document),
 	    cmocka_unit_test(nulls_and_empties),
 	    cmocka_unit_test(json_errors_name_line_and_column),
+	    cmocka_unit_test(nul_byte_is_refused),
 	    cmocka_unit_test(field_rules),
 	    cmocka_unit_test(dyno_environment),
 	};
