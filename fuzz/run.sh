@@ -60,10 +60,11 @@ findings_of() { # the findings of target $1's last run, one a line
 		\( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | sort
 }
 
-# The sanitizer's or libFuzzer's report in a run's log, as TAP comment lines.
+# The sanitizer's or libFuzzer's report in a run's log, up to its SUMMARY line, as TAP comments.
 report() {
 	awk '/^==[0-9]+==ERROR|runtime error:|broken promise|^ALARM|^==[0-9]+== ERROR: libFuzzer|out-of-memory/ { on = 1 }
-	     on && n < 80 { print "# " $0; n++ }' "$1"
+	     on && n < 60 { print "# " $0; n++ }
+	     on && /^SUMMARY:/ { exit }' "$1"
 }
 
 check_one() { # check_one SECONDS NAME
