@@ -1,5 +1,6 @@
 # hsup: one build for everything. `make demo` runs the sample application, `make check` runs
-# every test, `make bench` the benchmarks; each installs what it needs first (scripts/deps.sh).
+# every test, `make bench` the benchmarks, `make fuzz` the fuzz targets for longer; each installs
+# what it needs first (scripts/deps.sh).
 
 VERSION   := 0.1.0
 CC        ?= gcc
@@ -23,7 +24,8 @@ REL := build/release
 SAN := build/asan
 
 all: build/hsup build/nsinit
-.PHONY: all asan deps check unit ftest demo bench bench-lc format format-check clean
+.PHONY: all asan deps check unit ftest demo bench bench-lc format format-check clean \
+        fuzz-build fuzz fuzz-merge
 
 define variant
 $(1)/%.o: %.c
@@ -71,6 +73,50 @@ build/lctest: ftest/payload/lctest.c
 
 asan: $(SAN)/hsup $(SAN)/nsinit
 
+# libFuzzer targets: every fuzz/fuzz_NAME.c becomes build/fuzz/fuzz_NAME, built with clang and
+# linked against a libhsup.a of its own whose objects carry the fuzzer's coverage hooks and the
+# sanitizers. fuzz/README.md says how they run.
+FUZZ_CC      ?= clang
+FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_DIR     := build/fuzz
+FUZZ_OBJ     := $(FUZZ_DIR)/obj
+FUZZ_CFLAGS  := $(filter-out -Wno-format-truncation,$(BASE_CFLAGS)) -O1 -g $(SAN_FLAGS)
+FUZZ         ?= $(FUZZ_NAMES)
+FUZZ_SECONDS ?= 300
+
+$(FUZZ_OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OBJ)/fuzz/%.o: fuzz/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -c $< -o $@
+
+$(FUZZ_OBJ)/libhsup.a: $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(LIB_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_OBJ)/fuzz/fuzz_%.o $(FUZZ_OBJ)/libhsup.a
+	$(FUZZ_CC) $(SAN_FLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+# Kept, so a target is relinked only when something changed (make would delete them as
+# intermediates of the pattern chain).
+.SECONDARY: $(patsubst fuzz/%.c,$(FUZZ_OBJ)/fuzz/%.o,$(FUZZ_SRC))
+
+fuzz-build: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
+
+# FUZZ_SECONDS per target (FUZZ=NAME for some), on a scratch copy of the corpus; fails naming
+# what it found in build/fuzz/findings/NAME/.
+fuzz: deps
+	$(MAKE) $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ))
+	fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZ)
+
+# Adds to fuzz/corpus/NAME the inputs of the scratch corpus that reach new code (-merge=1).
+fuzz-merge:
+	$(MAKE) $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ))
+	fuzz/run.sh merge $(FUZZ)
+
 unit-bins := $(addprefix $(REL)/tests/,$(TESTS)) $(addprefix $(SAN)/tests/,$(TESTS))
 
 deps:
@@ -78,6 +124,7 @@ deps:
 
 check: deps
 	$(MAKE) build/hsup $(SAN)/hsup build/nsinit $(REL)/nsinit-dynamic $(SAN)/nsinit build/lctest build/lcapi $(unit-bins) bench/waitn
+	if FUZZ_CC=$(FUZZ_CC) fuzz/run.sh probe >/dev/null; then $(MAKE) fuzz-build; fi
 	scripts/check.sh
 
 demo: deps
@@ -101,7 +148,7 @@ bench/lctime: bench/lctime.c
 bench/waitn: bench/waitn.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
-C_FILES = $(shell find common hsupd control drivers libcontainer tests bench ftest/payload -name '*.[ch]')
+C_FILES = $(shell find common hsupd control drivers libcontainer tests bench ftest/payload fuzz -name '*.[ch]')
 
 format:
 	clang-format -i $(C_FILES)

@@ -308,8 +308,25 @@ static bool truncated(const json_error_t *jerr)
 	return json_error_code(jerr) == json_error_premature_end_of_input;
 }
 
+/* JSON has no raw NUL byte, but jansson lets one through after a number, and the document is
+ * kept as a C string (raw): refuse it, or the copy would be cut short at it. */
+static int refuse_nul(const char *json, size_t len, cm_err *err)
+{
+	const char *nul = memchr(json, '\0', len);
+	if (!nul)
+		return 0;
+	int line = 1, column = 1;
+	for (const char *p = json; p < nul; p++, column++)
+		if (*p == '\n')
+			line++, column = 0;
+	return cm_err_set(err, EINVAL, "invalid JSON at line %d, column %d: a NUL byte", line,
+	                  column);
+}
+
 int hs_release_parse(const char *json, size_t len, struct hs_release **out, cm_err *err)
 {
+	if (refuse_nul(json, len, err) < 0)
+		return -1;
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)

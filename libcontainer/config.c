@@ -175,12 +175,16 @@ static bool whole_number(json_t *v, double *out)
 		*out = (double)json_integer_value(v);
 		return true;
 	}
-	if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v)) {
-		*out = json_real_value(v);
+	if (!json_is_real(v))
+		return false;
+	double d = json_real_value(v);
+	/* in int64's range before the cast: converting a real outside it is undefined */
+	if (d >= -0x1p63 && d < 0x1p63 && d == (double)(int64_t)d) {
+		*out = d;
 		return true;
 	}
-	if (json_is_real(v) && json_real_value(v) >= 9.2e18 && json_real_value(v) <= 1.9e19) {
-		*out = json_real_value(v); /* beyond int64: only meaningful as uint64 */
+	if (d >= 9.2e18 && d <= 1.9e19) {
+		*out = d; /* beyond int64: only meaningful as uint64 */
 		return true;
 	}
 	return false;

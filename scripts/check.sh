@@ -2,6 +2,7 @@
 # Runs every test and ends with one line: N passed, N failed, N skipped.
 #   unit tests (cmocka) of the release and the ASan+UBSan builds,
 #   functional tests (bats) driving build/hsup, then the ASan+UBSan hsup,
+#   every fuzz target (fuzz/fuzz_*.c) for a short time from its checked-in corpus,
 #   the clang-format check.
 set -u
 cd "$(dirname "$0")/.."
@@ -61,6 +62,18 @@ after_bats() { # after_bats EXIT_CODE
 	fi
 }
 
+# Each libFuzzer target runs every file of fuzz/corpus/NAME (so a file that once crashed is a
+# regression test), then fuzzes for FUZZ_CHECK_SECONDS; one TAP line per target.
+fuzz() {
+	local names
+	names=$(ls fuzz/fuzz_*.c 2>/dev/null | sed 's|^fuzz/fuzz_\(.*\)\.c$|\1|')
+	[ -n "$names" ] || return 0
+	echo "# fuzz: ${FUZZ_CHECK_SECONDS:-12} s each"
+	# shellcheck disable=SC2086
+	fuzz/run.sh check "${FUZZ_CHECK_SECONDS:-12}" $names >"$log" 2>&1
+	count
+}
+
 format() {
 	if ! command -v clang-format >/dev/null; then
 		echo "ok - clang-format # skip clang-format is not installed"
@@ -79,6 +92,7 @@ unit build/release
 unit build/asan
 functional build/hsup build/nsinit
 functional build/asan/hsup build/asan/nsinit
+fuzz
 format
 
 line="$pass passed, $fail failed"

@@ -1,10 +1,12 @@
 #!/bin/sh
-# Installs the Debian packages hsup builds, tests and benchmarks with, when any is missing.
+# Installs the Debian packages hsup builds, tests, fuzzes (clang with libFuzzer's runtime) and
+# benchmarks with, when any is missing.
 set -eu
 pkgs="build-essential pkg-config libuv1-dev libjansson-dev libcurl4-openssl-dev
 libhttp-parser-dev libyaml-dev libcap-dev libseccomp-dev libarchive-dev libmnl-dev
 libcmocka-dev bats curl procps python3 clang-format ruby-foreman supervisor
-busybox-static crun runc uidmap util-linux iproute2 criu strace valgrind"
+busybox-static crun runc uidmap util-linux iproute2 criu strace valgrind
+clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -162,6 +162,30 @@ static void numbers_and_seccomp_args(void **state)
 	lc_config_free(c);
 }
 
+/* A real outside int64's range is refused by comparing, not by a conversion, which would be
+ * undefined (found by fuzz/fuzz_oci_config.c under clang's UBSan). */
+static void reals_beyond_int64(void **state)
+{
+	(void)state;
+	expect_error("{\"root\": {\"path\": \"r\"}, \"linux\": {" NS "}, \"process\": "
+	             "{\"args\": [\"sh\"], \"oomScoreAdj\": -1e300}}",
+	             "field process.oomScoreAdj: expected an integer");
+	expect_error("{" BASE ", \"linux\": {" NS ", \"resources\": {\"memory\": {\"limit\": "
+	             "1e300}}}}",
+	             "field linux.resources.memory.limit: expected an integer");
+	struct lc_config *c;
+	cm_err err;
+	const char *text =
+	    "{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], "
+	    "\"rlimits\": [{\"type\": \"RLIMIT_CORE\", \"soft\": 1.8e19, \"hard\": "
+	    "1.9e19}]}, \"linux\": {" NS ", \"resources\": {\"memory\": {\"limit\": -9.2e18}}}}";
+	assert_int_equal(lc_config_parse(text, &c, &err), 0);
+	assert_true(c->process.rlimits[0].soft == 18000000000000000000ULL);
+	assert_true(c->process.rlimits[0].hard == UINT64_MAX);
+	assert_true(c->resources.memory_limit == -9200000000000000000LL);
+	lc_config_free(c);
+}
+
 static void default_seccomp_compiles(void **state)
 {
 	(void)state;
@@ -182,6 +206,7 @@ int main(void)
 	    cmocka_unit_test(unsupported_fields_are_named),
 	    cmocka_unit_test(bad_values_are_named),
 	    cmocka_unit_test(numbers_and_seccomp_args),
+	    cmocka_unit_test(reals_beyond_int64),
 	    cmocka_unit_test(default_seccomp_compiles),
 	};
 	return cmocka_run_group_tests_name("lc_config", tests, NULL, NULL);

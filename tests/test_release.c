@@ -89,6 +89,21 @@ static void truncated_documents_say_so(void **state)
 	assert_int_equal(expect_error("{\"Version\": x}", "line 1"), EINVAL);
 }
 
+/* jansson lets a NUL byte through after a number; the document, kept as a C string, would be
+ * cut short at it while its length said otherwise (found by fuzz/fuzz_release.c). */
+static void nul_byte_is_refused(void **state)
+{
+	(void)state;
+	static const char doc[] = "{\"Version\": 1,\n \"X\": 0.5\0}";
+	struct hs_release *r = NULL;
+	cm_err err;
+	if (hs_release_parse(doc, sizeof(doc) - 1, &r, &err) == 0) {
+		hs_release_unref(r);
+		fail_msg("accepted a document with a NUL byte");
+	}
+	assert_string_equal(err.msg, "invalid JSON at line 2, column 10: a NUL byte");
+}
+
 static void field_rules(void **state)
 {
 	(void)state;
@@ -252,6 +267,7 @@ int main(void)
 	    cmocka_unit_test(nulls_and_empties),
 	    cmocka_unit_test(json_errors_name_line_and_column),
 	    cmocka_unit_test(truncated_documents_say_so),
+	    cmocka_unit_test(nul_byte_is_refused),
 	    cmocka_unit_test(field_rules),
 	    cmocka_unit_test(what_the_kernel_cannot_pass_is_refused),
 	    cmocka_unit_test(dyno_environment),
