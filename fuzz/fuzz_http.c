@@ -68,8 +68,15 @@ static void none_release(struct hs_dyno_proc *p)
 	(void)p;
 }
 
-static const struct hs_driver_ops none_ops = {"none",     none_create, none_destroy, none_build,
-                                              none_start, none_signal, none_release};
+static const struct hs_driver_ops none_ops = {
+    .name = "none",
+    .create = none_create,
+    .destroy = none_destroy,
+    .build = none_build,
+    .start = none_start,
+    .signal = none_signal,
+    .release = none_release,
+};
 
 static void on_done(struct hs_sup *s, int code, void *d)
 {
