@@ -11,7 +11,7 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -W
              -Wmissing-prototypes -Wstrict-prototypes
 BASE_CFLAGS := -std=gnu11 -I. $(WARN) $(PKG_CFLAGS) -DHSUP_VERSION='"$(VERSION)"' -MMD -MP
 REL_CFLAGS  := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
-SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_FLAGS   := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_CFLAGS := -O1 -g $(SAN_FLAGS)
 
 LIB_SRC   := $(wildcard common/*.c) $(filter-out hsupd/main.c,$(wildcard hsupd/*.c)) \
@@ -25,10 +25,15 @@ SAN := build/asan
 
 all: build/hsup build/nsinit
 .PHONY: all asan deps check unit ftest demo bench bench-lc format format-check clean \
-        fuzz-build fuzz fuzz-merge
+        fuzz-build fuzz fuzz-merge FORCE
 
+# A build's objects are rebuilt when its flags change: they are recorded in .flags.
 define variant
-$(1)/%.o: %.c
+$(1)/.flags: FORCE
+	@mkdir -p $(1)
+	@echo '$$(CC) $$(BASE_CFLAGS) $(2)' | cmp -s - $$@ || echo '$$(CC) $$(BASE_CFLAGS) $(2)' >$$@
+
+$(1)/%.o: %.c $(1)/.flags
 	@mkdir -p $$(@D)
 	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
 
@@ -160,3 +165,5 @@ clean:
 	rm -rf build bench/waitn bench/lctime
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+FORCE:

@@ -14,11 +14,13 @@
 static void reply_json(struct hs_reply *r, int status, json_t *doc)
 {
 	r->status = status;
-	r->body = json_dumps(doc, JSON_FLAGS);
+	r->body = doc ? json_dumps(doc, JSON_FLAGS) : NULL;
 	json_decref(doc);
-	if (!r->body)
-		r->body = xstrdup("{}");
-	else {
+	/* json_pack fails on a string that is not UTF-8: say so rather than answer an empty {} */
+	if (!r->body) {
+		r->status = 500;
+		r->body = xstrdup("{\"Error\":\"internal: the answer could not be encoded\"}\n");
+	} else {
 		size_t n = strlen(r->body);
 		r->body = xrealloc(r->body, n + 2);
 		memcpy(r->body + n, "\n", 2);

@@ -172,13 +172,15 @@ assert names == ["web.1:stopped", "web.2:started"], names'
 	[ "$(grep -c "web.1 started" "$T/err")" = 1 ]
 }
 
-@test "kill -9 of hsup, again and again, never leaves a second set of dynos" {
+# Starts hsup $1 times, killing each with SIGKILL once its dynos run, then once more: the last
+# one must stop what the others left and run exactly one set.
+crash_cycles() {
 	ln -s "$(command -v sleep)" "$T/bin/dyno-sleep"
 	printf '#!/bin/bash\ntrap "" TERM\nexec %s 1000\n' "$T/bin/dyno-sleep" >"$T/bin/stubborn"
 	chmod +x "$T/bin/stubborn"
 	release "[{\"Type\": \"web\", \"Quantity\": 2, \"Args\": [\"exec $T/bin/dyno-sleep 1000\"]},
 	          {\"Type\": \"stubborn\", \"Quantity\": 1, \"Args\": [\"exec $T/bin/stubborn\"]}]"
-	for i in $(seq 10); do
+	for i in $(seq "$1"); do
 		start_hsup start --stop-timeout 1
 		wait_for 'grep -q "stubborn.1 started" "$T/err"'
 		kill -KILL "$HSUP_PID"
@@ -196,6 +198,15 @@ assert names == ["web.1:stopped", "web.2:started"], names'
 	wait_for '[ -z "$(pgrep -f "$T/bin/dyno-sleep")" ]'
 	# a clean exit leaves no record behind
 	[ -z "$(ls "$T/state"/*.json 2>/dev/null)" ]
+}
+
+@test "kill -9 of hsup, again and again, never leaves a second set of dynos" {
+	crash_cycles 10
+}
+
+@test "the same where dynos are process groups (HSUP_DYNO_TRACKING=pgroup)" {
+	export HSUP_DYNO_TRACKING=pgroup
+	crash_cycles 3
 }
 
 @test "ports never collide: a formation that would share one is refused" {
