@@ -4,7 +4,9 @@
 
 VERSION   := 0.1.0
 CC        ?= gcc
-PKGS      := libuv jansson libcap libseccomp
+# Small libraries are linked; heavy ones (libcurl, libarchive) are loaded when first needed
+# (common/dl.c), so that hsup stays small when they are not.
+PKGS      := libuv jansson libcap libseccomp yaml-0.1 libmnl nettle zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
@@ -16,6 +18,7 @@ ASAN_CFLAGS := -O1 -g $(SAN_FLAGS)
 
 LIB_SRC   := $(wildcard common/*.c) $(filter-out hsupd/main.c,$(wildcard hsupd/*.c)) \
              $(wildcard control/*.c) $(wildcard drivers/*.c) \
+             $(wildcard stacks/*.c) $(wildcard alloc/*.c) \
              $(filter-out libcontainer/nsinit.c,$(wildcard libcontainer/*.c))
 TEST_SRC  := $(wildcard tests/test_*.c)
 TESTS     := $(patsubst tests/%.c,%,$(TEST_SRC))
@@ -153,7 +156,7 @@ bench/lctime: bench/lctime.c
 bench/waitn: bench/waitn.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
-C_FILES = $(shell find common hsupd control drivers libcontainer tests bench ftest/payload fuzz -name '*.[ch]')
+C_FILES = $(shell find common hsupd control drivers libcontainer stacks alloc tests bench ftest/payload fuzz -name '*.[ch]' 2>/dev/null)
 
 format:
 	clang-format -i $(C_FILES)
