@@ -98,7 +98,7 @@ static json_t *last_exit_json(const struct hs_dyno *d, uint64_t now)
 static json_t *dyno_json(struct hs_sup *sup, const struct hs_dyno *d)
 {
 	uint64_t now = hs_sup_now(sup);
-	bool running = d->proc != NULL;
+	bool running = hs_dyno_running(d);
 	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:s, s:i, s:o}", "Name", d->name,
 	                      "Type", d->type, "State", hs_exec_state_name(d->ex.state), "Release",
 	                      (json_int_t)d->release->version, "Restarts", (int)d->ex.restarts,
@@ -135,7 +135,7 @@ static void formation(struct hs_sup *sup, struct hs_reply *r)
 	for (size_t i = 0; rel && i < rel->nprocs; i++) {
 		int running = 0;
 		for (struct hs_dyno *d = hs_sup_dynos(sup); d; d = d->next)
-			running += strcmp(d->type, rel->procs[i].type) == 0 && d->proc;
+			running += strcmp(d->type, rel->procs[i].type) == 0 && hs_dyno_running(d);
 		json_array_append_new(
 		    list, json_pack("{s:s, s:i, s:i, s:o}", "Type", rel->procs[i].type, "Quantity",
 		                    hs_sup_desired(sup, rel->procs[i].type), "Running", running,

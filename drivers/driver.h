@@ -1,6 +1,8 @@
 /* The dyno driver interface. A driver builds a release (blocking work, run on the thread pool)
- * and starts, signals and watches dynos on the daemon's event loop. Every driver implements
- * struct hs_driver_ops; hs_driver_lookup() finds one by its command-line name. */
+ * and starts, signals and watches dynos on the daemon's event loop. Starting may take a while (a
+ * container): a driver says at once that a dyno runs, or later, through a callback, that it
+ * runs or why it could not start. Every driver implements struct hs_driver_ops;
+ * hs_driver_lookup() finds one by its command-line name. */
 #ifndef HS_DRIVER_H
 #define HS_DRIVER_H
 
@@ -16,6 +18,18 @@ struct hs_release;
 struct hs_driver;
 struct hs_dyno_proc;
 
+/* What building a release made for its dynos (an unpacked slug, a reference to a mounted
+ * stack). Counted: the release holds a reference and each dyno started from it one more, so it
+ * outlives a release replaced while its dynos still stop; when the last goes, the driver's
+ * free_build runs on the loop (and queues any blocking cleanup on the thread pool). */
+struct hs_build {
+	int refs;
+	struct hs_driver *driver;
+};
+
+struct hs_build *hs_build_ref(struct hs_build *b);
+void hs_build_unref(struct hs_build *b);
+
 /* What a driver needs to start one dyno. */
 struct hs_dyno_spec {
 	const char *name;  /* "web.1" */
@@ -23,22 +37,33 @@ struct hs_dyno_spec {
 	char *const *args; /* command words; run as bash -c "<args joined>" */
 	char *const *env;  /* the dyno's complete environment, KEY=VALUE */
 	const struct hs_release *release;
-	int stdio[3];    /* fds for its stdin, stdout and stderr */
-	bool foreground; /* give it the terminal on stdin (hsup run) */
-	int port;        /* its $PORT */
+	struct hs_build *build; /* what building its release made, or NULL */
+	int stdio[3];           /* fds for its stdin, stdout and stderr */
+	bool foreground;        /* give it the terminal on stdin (hsup run) */
+	int port;               /* its $PORT */
 };
 
 /* How a dyno ended; start_failed with reason when it never ran; status_unknown when it was
- * not our child (adopted from an earlier hsup), so its status went elsewhere. */
+ * not our child (adopted from an earlier hsup), so its status went elsewhere; oom when it was
+ * killed for passing its memory limit. */
 struct hs_exit {
 	struct cm_exit status;
 	bool start_failed;
 	bool status_unknown;
+	bool oom;
 	char reason[256];
 };
 
 /* Called once per started dyno, on the loop, when every process of the dyno is gone. */
 typedef void (*hs_driver_exit_cb)(struct hs_dyno_proc *proc, const struct hs_exit *how, void *data);
+
+/* What a driver tells of a dyno it starts, on the loop. */
+struct hs_dyno_cbs {
+	/* Only when start returned 1: the dyno runs (err NULL), or it could not be started (err
+	 * set: no exit follows, and the proc is released). */
+	void (*started)(struct hs_dyno_proc *proc, const cm_err *err, void *data);
+	hs_driver_exit_cb exited;
+};
 
 struct hs_driver_conf {
 	uv_loop_t *loop;
@@ -54,10 +79,19 @@ struct hs_driver_ops {
 	const char *name;
 	int (*create)(const struct hs_driver_conf *conf, struct hs_driver **out, cm_err *err);
 	void (*destroy)(struct hs_driver *d);
-	/* Prepares a release; runs on the thread pool, so it may block. */
-	int (*build)(struct hs_driver *d, const struct hs_release *r, cm_err *err);
-	int (*start)(struct hs_driver *d, const struct hs_dyno_spec *spec, hs_driver_exit_cb cb,
-	             void *data, struct hs_dyno_proc **out, cm_err *err);
+	/* Prepares a release; runs on the thread pool, so it may block. *out: what its dynos need
+	 * (NULL if nothing). A newer release may set *cancel meanwhile: a long build may give up,
+	 * its product would be thrown away. */
+	int (*build)(struct hs_driver *d, const struct hs_release *r, const volatile bool *cancel,
+	             struct hs_build **out, cm_err *err);
+	/* Frees a build product whose last reference went (on the loop). NULL if none is made. */
+	void (*free_build)(struct hs_build *b);
+	/* Starts a dyno, *out set: 0 when it runs, 1 when starting goes on (cbs->started follows),
+	 * < 0 when it could not start (no proc). The supervisor signals a dyno only once it runs.
+	 */
+	int (*start)(struct hs_driver *d, const struct hs_dyno_spec *spec,
+	             const struct hs_dyno_cbs *cbs, void *data, struct hs_dyno_proc **out,
+	             cm_err *err);
 	/* Sends sig to every process of the dyno. */
 	int (*signal)(struct hs_dyno_proc *p, int sig, cm_err *err);
 	/* Frees a proc after its exit callback ran. */

@@ -18,3 +18,16 @@ const char *hs_driver_names(void)
 {
 	return "simple";
 }
+
+struct hs_build *hs_build_ref(struct hs_build *b)
+{
+	if (b)
+		b->refs++;
+	return b;
+}
+
+void hs_build_unref(struct hs_build *b)
+{
+	if (b && --b->refs == 0)
+		b->driver->ops->free_build(b);
+}

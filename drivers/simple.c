@@ -82,10 +82,12 @@ static void simple_destroy(struct hs_driver *base)
 	free(d);
 }
 
-static int simple_build(struct hs_driver *d, const struct hs_release *r, cm_err *err)
+static int simple_build(struct hs_driver *d, const struct hs_release *r,
+                        const volatile bool *cancel, struct hs_build **out, cm_err *err)
 {
-	(void)d, (void)r, (void)err;
-	return 0; /* the host already has everything a simple dyno runs */
+	(void)d, (void)r, (void)cancel, (void)err;
+	*out = NULL; /* the host already has everything a simple dyno runs */
+	return 0;
 }
 
 /* hsup takes the terminal back once the dyno that held it is gone. */
@@ -254,11 +256,13 @@ static void proc_free(struct simple_proc *p)
 	free(p);
 }
 
+/* A host process starts at once: the dyno runs when this returns 0. */
 static int simple_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
-                        hs_driver_exit_cb cb, void *data, struct hs_dyno_proc **out, cm_err *err)
+                        const struct hs_dyno_cbs *cbs, void *data, struct hs_dyno_proc **out,
+                        cm_err *err)
 {
 	struct simple_driver *d = (struct simple_driver *)base;
-	struct simple_proc *p = proc_new(base, cb, data);
+	struct simple_proc *p = proc_new(base, cbs->exited, data);
 	p->ours = true;
 	p->tty = spec->foreground ? spec->stdio[0] : -1;
 	if (hs_dg_create(&d->root, spec->name, &p->group, err) < 0) {

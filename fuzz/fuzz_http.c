@@ -44,16 +44,19 @@ static void none_destroy(struct hs_driver *d)
 	(void)d;
 }
 
-static int none_build(struct hs_driver *d, const struct hs_release *r, cm_err *err)
+static int none_build(struct hs_driver *d, const struct hs_release *r, const volatile bool *cancel,
+                      struct hs_build **out, cm_err *err)
 {
-	(void)d, (void)r, (void)err;
+	(void)d, (void)r, (void)cancel, (void)err;
+	*out = NULL;
 	return 0;
 }
 
-static int none_start(struct hs_driver *d, const struct hs_dyno_spec *spec, hs_driver_exit_cb cb,
-                      void *data, struct hs_dyno_proc **out, cm_err *err)
+static int none_start(struct hs_driver *d, const struct hs_dyno_spec *spec,
+                      const struct hs_dyno_cbs *cbs, void *data, struct hs_dyno_proc **out,
+                      cm_err *err)
 {
-	(void)d, (void)cb, (void)data, (void)out;
+	(void)d, (void)cbs, (void)data, (void)out;
 	return cm_err_set(err, EPERM, "%s: the fuzz driver starts nothing", spec->name);
 }
 

@@ -18,11 +18,15 @@ enum hs_exec_state {
 	HS_EXEC_RESTARTING, /* stopping to start again */
 	HS_EXEC_RETIRED,    /* finished; the executor can go */
 	HS_EXEC_STOPPING,   /* stopping to stay stopped (and listed) until restarted */
+	HS_EXEC_STARTING,   /* the driver is starting it (a container takes a while) */
+	HS_EXEC_ABORTING,   /* starting, but to be stopped for good once it has started */
+	HS_EXEC_HOLDING,    /* starting, but to be stopped and kept once it has started */
 	HS_EXEC_NSTATES
 };
 
 enum hs_exec_input {
 	HS_IN_START,        /* the supervisor wants it running */
+	HS_IN_STARTED,      /* the driver has started it */
 	HS_IN_START_FAILED, /* the driver could not start it */
 	HS_IN_EXITED,       /* it ended and may be restarted */
 	HS_IN_FINISHED,     /* it ended and must not be restarted (oneshot, run) */
@@ -61,7 +65,9 @@ extern const struct hs_transition hs_exec_table[HS_EXEC_NSTATES][HS_IN_N];
 struct hs_exec;
 
 struct hs_exec_ops {
-	int (*spawn)(struct hs_exec *ex); /* < 0: failed, the executor feeds START_FAILED */
+	/* 0: it runs (the executor feeds STARTED); 1: starting, STARTED or START_FAILED will be fed
+	 * when the driver knows; < 0: failed (the executor feeds START_FAILED) */
+	int (*spawn)(struct hs_exec *ex);
 	void (*signal)(struct hs_exec *ex, int sig);
 	void (*arm_timer)(struct hs_exec *ex, uint64_t ms);
 	void (*cancel_timer)(struct hs_exec *ex);
@@ -96,6 +102,8 @@ void hs_exec_init(struct hs_exec *ex, const struct hs_exec_ops *ops,
 bool hs_exec_feed(struct hs_exec *ex, enum hs_exec_input in);
 /* The input an armed timer stands for. */
 void hs_exec_timer_fired(struct hs_exec *ex);
+/* The driver could not start it: START_FAILED, or FINISHED for oneshot executors. */
+void hs_exec_start_failed(struct hs_exec *ex);
 /* Exit of its process: EXITED, or FINISHED for oneshot executors. */
 void hs_exec_exited(struct hs_exec *ex);
 /* Delay before restarting after `crashes` crashes in a row: 0 for the first. */

@@ -407,11 +407,16 @@ static int build_main(const struct hs_cli *cli)
 	struct hs_driver *drv = NULL;
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	struct hs_driver_conf conf = {
-	    .loop = &loop, .stop_timeout = cli->stop_timeout, .binds = cli->binds};
+	struct hs_driver_conf conf = {.loop = &loop,
+	                              .stop_timeout = cli->stop_timeout,
+	                              .binds = cli->binds,
+	                              .log = hs_log_system};
 	int rc = ops->create(&conf, &drv, &err);
+	bool cancel = false;
+	struct hs_build *built = NULL;
 	if (rc == 0)
-		rc = ops->build(drv, r, &err);
+		rc = ops->build(drv, r, &cancel, &built, &err);
+	hs_build_unref(built);
 	if (drv)
 		ops->destroy(drv);
 	uv_loop_close(&loop);

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "hsupd/release.h"
+#include "drivers/driver.h"
 #include "common/cleanup.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
@@ -380,6 +381,7 @@ void hs_release_unref(struct hs_release *r)
 		cm_strv_free(r->procs[i].args);
 	}
 	free(r->procs);
+	hs_build_unref(r->build);
 	cm_strv_free(r->env);
 	free(r->name);
 	free(r->slug);

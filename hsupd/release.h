@@ -26,7 +26,8 @@ struct hs_release {
 	char *logplex_url;
 	struct hs_process_type *procs;
 	size_t nprocs;
-	char *raw; /* the document as received, NUL-terminated */
+	struct hs_build *build; /* what the driver's build made of it (set once, when built) */
+	char *raw;              /* the document as received, NUL-terminated */
 	size_t rawlen;
 };
 

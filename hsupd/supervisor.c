@@ -30,6 +30,8 @@ struct hs_sup {
 	uv_work_t work;
 	int build_rc;
 	cm_err build_err;
+	struct hs_build *built;     /* what the build made */
+	volatile bool build_cancel; /* a newer release came: the build's result is not wanted */
 	struct hs_scale *scale;
 	size_t nscale;
 	char **holds; /* types and dynos stopped through the control API */
@@ -69,6 +71,16 @@ static bool want_foreground(void)
 }
 
 static void on_dyno_exit(struct hs_dyno_proc *proc, const struct hs_exit *how, void *data);
+static void on_dyno_started(struct hs_dyno_proc *proc, const cm_err *err, void *data);
+
+static const struct hs_dyno_cbs dyno_cbs = {.started = on_dyno_started, .exited = on_dyno_exit};
+
+static void dyno_runs(struct hs_dyno *d)
+{
+	d->started_at = uv_now(d->sup->loop);
+	hs_log_info("%s started (pid %d)", d->name, (int)d->proc->pid);
+	changed(d->sup);
+}
 
 static int open_output_pipe(struct hs_dyno *d, int fds[2], cm_err *err)
 {
@@ -111,8 +123,9 @@ static int dyno_spawn(struct hs_exec *ex)
 		spec.stdio[0] = sup->devnull;
 		spec.stdio[1] = spec.stdio[2] = out[1];
 	}
+	spec.build = d->release->build;
 	int rc =
-	    sup->conf.driver->ops->start(sup->conf.driver, &spec, on_dyno_exit, d, &d->proc, &err);
+	    sup->conf.driver->ops->start(sup->conf.driver, &spec, &dyno_cbs, d, &d->proc, &err);
 	if (out[1] >= 0)
 		close(out[1]);
 	if (rc < 0) {
@@ -121,12 +134,39 @@ static int dyno_spawn(struct hs_exec *ex)
 		record_start_failure(d, &err);
 		return -1;
 	}
+	/* the dyno holds what its release's build made for as long as it runs */
+	d->build = hs_build_ref(spec.build);
 	if (out[0] >= 0)
 		d->log = hs_log_src_open(sup->conf.sink, d->name, d->color, out[0]);
-	d->started_at = uv_now(sup->loop);
-	hs_log_info("%s started (pid %d)", d->name, (int)d->proc->pid);
-	changed(sup);
-	return 0;
+	if (rc == 0)
+		dyno_runs(d);
+	return rc;
+}
+
+/* A dyno the driver is done with: its output read to the end, its proc and build let go. */
+static void let_go(struct hs_dyno *d)
+{
+	if (d->log)
+		hs_log_src_finish(d->log);
+	d->log = NULL;
+	d->proc->driver->ops->release(d->proc);
+	d->proc = NULL;
+	hs_build_unref(d->build);
+	d->build = NULL;
+}
+
+static void on_dyno_started(struct hs_dyno_proc *proc, const cm_err *err, void *data)
+{
+	struct hs_dyno *d = data;
+	(void)proc;
+	if (!err) {
+		dyno_runs(d);
+		hs_exec_feed(&d->ex, HS_IN_STARTED);
+		return;
+	}
+	record_start_failure(d, err);
+	let_go(d);
+	hs_exec_start_failed(&d->ex);
 }
 
 static void dyno_signal(struct hs_exec *ex, int sig)
@@ -176,6 +216,7 @@ static void dyno_cancel_stayup(struct hs_exec *ex)
 
 static void dyno_free(struct hs_dyno *d)
 {
+	hs_build_unref(d->build);
 	hs_release_unref(d->release);
 	cm_strv_free(d->args);
 	cm_strv_free(d->env);
@@ -239,8 +280,9 @@ static void describe_exit(const struct hs_exit *how, char *buf, size_t n)
 	else if (how->start_failed)
 		snprintf(buf, n, "failed to start (%s)", how->reason);
 	else if (how->status.signal)
-		snprintf(buf, n, "was killed by signal %d (%s)", how->status.signal,
-		         strsignal(how->status.signal));
+		snprintf(buf, n, "was killed by signal %d (%s)%s", how->status.signal,
+		         strsignal(how->status.signal),
+		         how->oom ? " for passing its memory limit" : "");
 	else
 		snprintf(buf, n, "exited with code %d", how->status.code);
 }
@@ -250,14 +292,11 @@ static void on_dyno_exit(struct hs_dyno_proc *proc, const struct hs_exit *how, v
 	struct hs_dyno *d = data;
 	struct hs_sup *sup = d->sup;
 	char what[128];
+	(void)proc;
 	d->has_exit = true;
 	d->last_exit = *how;
 	d->exited_at = uv_now(sup->loop);
-	if (d->log)
-		hs_log_src_finish(d->log);
-	d->log = NULL;
-	proc->driver->ops->release(proc);
-	d->proc = NULL;
+	let_go(d);
 	describe_exit(how, what, sizeof(what));
 	changed(sup);
 	hs_exec_exited(&d->ex);
@@ -548,8 +587,9 @@ static void build_work(uv_work_t *w)
 {
 	struct hs_sup *sup = w->data;
 	cm_err_clear(&sup->build_err);
-	sup->build_rc =
-	    sup->conf.driver->ops->build(sup->conf.driver, sup->building, &sup->build_err);
+	sup->built = NULL;
+	sup->build_rc = sup->conf.driver->ops->build(
+	    sup->conf.driver, sup->building, &sup->build_cancel, &sup->built, &sup->build_err);
 }
 
 static void start_build(struct hs_sup *sup);
@@ -564,10 +604,18 @@ static void build_done(uv_work_t *w, int status)
 	if (status < 0)
 		sup->build_rc = cm_err_set(&sup->build_err, -status, "build cancelled");
 	enum hs_offer_result res = HS_OFFER_APPLIED;
+	bool superseded = sup->build_cancel;
+	sup->build_cancel = false;
+	if (sup->build_rc == 0 && !superseded)
+		r->build = cm_steal_ptr(sup->built); /* the release holds it from now on */
+	hs_build_unref(sup->built);
+	sup->built = NULL;
 	/* the formation may have been scaled while it was built */
-	if (sup->build_rc == 0 && !sup->shutting_down)
+	if (sup->build_rc == 0 && !sup->shutting_down && !superseded)
 		sup->build_rc = check_ports(sup, r, NULL, 0, &sup->build_err);
-	if (sup->build_rc < 0)
+	if (superseded)
+		res = HS_OFFER_SUPERSEDED;
+	else if (sup->build_rc < 0)
 		res = HS_OFFER_FAILED;
 	else if (sup->shutting_down)
 		res = HS_OFFER_ABANDONED;
@@ -610,6 +658,8 @@ void hs_sup_offer(struct hs_sup *sup, struct hs_release *r, hs_offer_cb cb, void
 			hs_log_system("release v%lld refused: %s", r->version, err.msg);
 		return;
 	}
+	if (sup->building)
+		sup->build_cancel = true; /* the release being built will not be applied */
 	if (sup->pending && sup->pending_cb)
 		sup->pending_cb(HS_OFFER_SUPERSEDED, sup->pending, NULL, sup->pending_data);
 	hs_release_unref(sup->pending);
@@ -669,7 +719,7 @@ void hs_sup_shutdown(struct hs_sup *sup)
 	if (sup->shutting_down) {
 		hs_log_system("asked again: killing every dyno now");
 		for (struct hs_dyno *d = sup->dynos; d; d = d->next)
-			if (d->proc)
+			if (hs_dyno_running(d))
 				d->proc->driver->ops->signal(d->proc, SIGKILL, &err);
 		return;
 	}
@@ -685,6 +735,12 @@ void hs_sup_shutdown(struct hs_sup *sup)
 struct hs_dyno *hs_sup_dynos(struct hs_sup *sup)
 {
 	return sup->dynos;
+}
+
+bool hs_dyno_running(const struct hs_dyno *d)
+{
+	enum hs_exec_state s = d->ex.state;
+	return d->proc && s != HS_EXEC_STARTING && s != HS_EXEC_ABORTING && s != HS_EXEC_HOLDING;
 }
 
 struct hs_dyno *hs_sup_find(struct hs_sup *sup, const char *name)
@@ -869,8 +925,9 @@ void hs_sup_dump(struct hs_sup *sup)
 		if (d->has_exit)
 			describe_exit(&d->last_exit, exit, sizeof(exit));
 		hs_log_system("%s %s pid=%d restarts=%u uptime=%.1fs last: %s", d->name,
-		              hs_exec_state_name(d->ex.state), d->proc ? (int)d->proc->pid : 0,
-		              d->ex.restarts, d->proc ? (double)(now - d->started_at) / 1000 : 0.0,
+		              hs_exec_state_name(d->ex.state),
+		              hs_dyno_running(d) ? (int)d->proc->pid : 0, d->ex.restarts,
+		              hs_dyno_running(d) ? (double)(now - d->started_at) / 1000 : 0.0,
 		              exit);
 	}
 }

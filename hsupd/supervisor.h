@@ -29,7 +29,8 @@ struct hs_dyno {
 	char **args, **env;
 	int port;
 	int color;
-	struct hs_dyno_proc *proc;
+	struct hs_dyno_proc *proc; /* while the driver starts it, and while it runs */
+	struct hs_build *build;    /* what it was started with */
 	struct hs_log_src *log;
 	uv_timer_t timer, stayup;
 	uint64_t timer_due;  /* loop time at which the armed timer fires */
@@ -88,6 +89,8 @@ void hs_sup_shutdown(struct hs_sup *sup);
 
 struct hs_dyno *hs_sup_dynos(struct hs_sup *sup);
 struct hs_dyno *hs_sup_find(struct hs_sup *sup, const char *name);
+/* Whether the dyno's processes run (it has started and not yet ended). */
+bool hs_dyno_running(const struct hs_dyno *d);
 uint64_t hs_sup_now(const struct hs_sup *sup);
 
 enum hs_sup_action {

@@ -74,7 +74,10 @@ enum {
 	RG = HS_EXEC_RETIRING,
 	RS = HS_EXEC_RESTARTING,
 	RD = HS_EXEC_RETIRED,
-	SG = HS_EXEC_STOPPING
+	SG = HS_EXEC_STOPPING,
+	SI = HS_EXEC_STARTING,
+	AB = HS_EXEC_ABORTING,
+	HO = HS_EXEC_HOLDING
 };
 
 struct cell {
@@ -85,6 +88,7 @@ struct cell {
 /* The executor starts with 1 crash counted, so a further crash arms a 1000 ms backoff. */
 static const struct cell cells[] = {
     {S, HS_IN_START, ST, "spawn stayup=60000"},
+    {S, HS_IN_STARTED, S, NULL},
     {S, HS_IN_START_FAILED, S, NULL},
     {S, HS_IN_EXITED, S, NULL},
     {S, HS_IN_FINISHED, S, NULL},
@@ -97,7 +101,8 @@ static const struct cell cells[] = {
     {S, HS_IN_ADOPT, RG, "cancel-stayup term timer=30000"},
 
     {ST, HS_IN_START, ST, NULL},
-    {ST, HS_IN_START_FAILED, B, "cancel-stayup timer=1000"},
+    {ST, HS_IN_STARTED, ST, NULL},
+    {ST, HS_IN_START_FAILED, ST, NULL},
     {ST, HS_IN_EXITED, B, "cancel-stayup timer=1000"},
     {ST, HS_IN_FINISHED, RD, "cancel cancel-stayup complete"},
     {ST, HS_IN_RETIRE, RG, "cancel-stayup term timer=30000"},
@@ -109,6 +114,7 @@ static const struct cell cells[] = {
     {ST, HS_IN_ADOPT, ST, NULL},
 
     {B, HS_IN_START, B, NULL},
+    {B, HS_IN_STARTED, B, NULL},
     {B, HS_IN_START_FAILED, B, NULL},
     {B, HS_IN_EXITED, B, NULL},
     {B, HS_IN_FINISHED, B, NULL},
@@ -121,6 +127,7 @@ static const struct cell cells[] = {
     {B, HS_IN_ADOPT, B, NULL},
 
     {RG, HS_IN_START, RG, NULL},
+    {RG, HS_IN_STARTED, RG, NULL},
     {RG, HS_IN_START_FAILED, RG, NULL},
     {RG, HS_IN_EXITED, RD, "cancel cancel-stayup complete"},
     {RG, HS_IN_FINISHED, RD, "cancel cancel-stayup complete"},
@@ -133,6 +140,7 @@ static const struct cell cells[] = {
     {RG, HS_IN_ADOPT, RG, NULL},
 
     {RS, HS_IN_START, RS, NULL},
+    {RS, HS_IN_STARTED, RS, NULL},
     {RS, HS_IN_START_FAILED, RS, NULL},
     {RS, HS_IN_EXITED, ST, "cancel spawn stayup=60000"},
     {RS, HS_IN_FINISHED, ST, "cancel spawn stayup=60000"},
@@ -145,6 +153,7 @@ static const struct cell cells[] = {
     {RS, HS_IN_ADOPT, RS, NULL},
 
     {RD, HS_IN_START, RD, NULL},
+    {RD, HS_IN_STARTED, RD, NULL},
     {RD, HS_IN_START_FAILED, RD, NULL},
     {RD, HS_IN_EXITED, RD, NULL},
     {RD, HS_IN_FINISHED, RD, NULL},
@@ -157,6 +166,7 @@ static const struct cell cells[] = {
     {RD, HS_IN_ADOPT, RD, NULL},
 
     {SG, HS_IN_START, SG, NULL},
+    {SG, HS_IN_STARTED, SG, NULL},
     {SG, HS_IN_START_FAILED, SG, NULL},
     {SG, HS_IN_EXITED, S, "cancel"},
     {SG, HS_IN_FINISHED, S, "cancel"},
@@ -167,6 +177,45 @@ static const struct cell cells[] = {
     {SG, HS_IN_STAYED_UP, SG, NULL},
     {SG, HS_IN_STOP, SG, NULL},
     {SG, HS_IN_ADOPT, SG, NULL},
+
+    {SI, HS_IN_START, SI, NULL},
+    {SI, HS_IN_STARTED, ST, "stayup=60000"},
+    {SI, HS_IN_START_FAILED, B, "cancel-stayup timer=1000"},
+    {SI, HS_IN_EXITED, SI, NULL},
+    {SI, HS_IN_FINISHED, RD, "cancel cancel-stayup complete"},
+    {SI, HS_IN_RETIRE, AB, ""},
+    {SI, HS_IN_RESTART, SI, NULL},
+    {SI, HS_IN_BACKOFF_DONE, SI, NULL},
+    {SI, HS_IN_STOP_TIMEOUT, SI, NULL},
+    {SI, HS_IN_STAYED_UP, SI, NULL},
+    {SI, HS_IN_STOP, HO, ""},
+    {SI, HS_IN_ADOPT, SI, NULL},
+
+    {AB, HS_IN_START, AB, NULL},
+    {AB, HS_IN_STARTED, RG, "term timer=30000"},
+    {AB, HS_IN_START_FAILED, RD, "cancel cancel-stayup complete"},
+    {AB, HS_IN_EXITED, AB, NULL},
+    {AB, HS_IN_FINISHED, RD, "cancel cancel-stayup complete"},
+    {AB, HS_IN_RETIRE, AB, NULL},
+    {AB, HS_IN_RESTART, SI, ""},
+    {AB, HS_IN_BACKOFF_DONE, AB, NULL},
+    {AB, HS_IN_STOP_TIMEOUT, AB, NULL},
+    {AB, HS_IN_STAYED_UP, AB, NULL},
+    {AB, HS_IN_STOP, HO, ""},
+    {AB, HS_IN_ADOPT, AB, NULL},
+
+    {HO, HS_IN_START, HO, NULL},
+    {HO, HS_IN_STARTED, SG, "term timer=30000"},
+    {HO, HS_IN_START_FAILED, S, ""},
+    {HO, HS_IN_EXITED, HO, NULL},
+    {HO, HS_IN_FINISHED, S, ""},
+    {HO, HS_IN_RETIRE, AB, ""},
+    {HO, HS_IN_RESTART, SI, ""},
+    {HO, HS_IN_BACKOFF_DONE, HO, NULL},
+    {HO, HS_IN_STOP_TIMEOUT, HO, NULL},
+    {HO, HS_IN_STAYED_UP, HO, NULL},
+    {HO, HS_IN_STOP, HO, NULL},
+    {HO, HS_IN_ADOPT, HO, NULL},
 };
 
 static void every_cell(void **state)
@@ -254,6 +303,25 @@ static void oneshot_never_restarts(void **state)
 	assert_string_equal(calls, "cancel cancel-stayup complete");
 }
 
+static void a_slow_start_waits_for_the_driver(void **state)
+{
+	(void)state;
+	struct hs_exec ex;
+	hs_exec_init(&ex, &ops, &policy, false);
+	spawn_result = 1; /* the driver goes on starting it */
+	calls[0] = '\0';
+	hs_exec_feed(&ex, HS_IN_START);
+	assert_string_equal(calls, "spawn");
+	assert_int_equal(ex.state, HS_EXEC_STARTING);
+	/* asked to stop meanwhile: it is stopped once it runs */
+	hs_exec_feed(&ex, HS_IN_RETIRE);
+	calls[0] = '\0';
+	hs_exec_feed(&ex, HS_IN_STARTED);
+	assert_string_equal(calls, "term timer=30000");
+	assert_int_equal(ex.state, HS_EXEC_RETIRING);
+	spawn_result = 0;
+}
+
 static void timer_means_what_was_armed(void **state)
 {
 	(void)state;
@@ -275,6 +343,7 @@ int main(void)
 	    cmocka_unit_test(failed_spawn_backs_off),
 	    cmocka_unit_test(oneshot_never_restarts),
 	    cmocka_unit_test(timer_means_what_was_armed),
+	    cmocka_unit_test(a_slow_start_waits_for_the_driver),
 	};
 	return cmocka_run_group_tests_name("executor", tests, NULL, NULL);
 }

@@ -25,14 +25,15 @@
 struct fake_proc {
 	struct hs_dyno_proc base;
 	hs_driver_exit_cb cb;
+	void (*started)(struct hs_dyno_proc *, const cm_err *, void *);
 	void *data;
 	uv_timer_t exit_timer;
 	struct hs_exit how;
-	bool ignore_term;
+	bool ignore_term, starting, fail_start;
 };
 
 static int next_pid = 1000;
-static int builds, starts;
+static int builds, starts, live_builds;
 
 static int fake_create(const struct hs_driver_conf *conf, struct hs_driver **out, cm_err *err)
 {
@@ -48,18 +49,37 @@ static void fake_destroy(struct hs_driver *d)
 	free(d);
 }
 
-static int fake_build(struct hs_driver *d, const struct hs_release *r, cm_err *err)
+/* Each build makes a product, counted while alive. */
+static int fake_build(struct hs_driver *d, const struct hs_release *r, const volatile bool *cancel,
+                      struct hs_build **out, cm_err *err)
 {
-	(void)d;
+	(void)cancel;
 	builds++;
 	if (strcmp(r->name, "fail-build") == 0)
 		return cm_err_set(err, EIO, "the slug could not be fetched");
+	*out = xcalloc(1, sizeof(**out));
+	(*out)->refs = 1;
+	(*out)->driver = d;
+	live_builds++;
 	return 0;
+}
+
+static void fake_free_build(struct hs_build *b)
+{
+	live_builds--;
+	free(b);
 }
 
 static void on_fake_exit(uv_timer_t *t)
 {
 	struct fake_proc *p = t->data;
+	if (p->starting) { /* a slow start ends: it runs, or it could not start */
+		p->starting = false;
+		cm_err err;
+		cm_err_set(&err, EIO, "the container could not be made");
+		p->started(&p->base, p->fail_start ? &err : NULL, p->data);
+		return;
+	}
 	p->cb(&p->base, &p->how, p->data);
 }
 
@@ -70,22 +90,32 @@ static void fake_end(struct fake_proc *p, int code)
 	uv_timer_start(&p->exit_timer, on_fake_exit, 0, 0);
 }
 
-static int fake_start(struct hs_driver *d, const struct hs_dyno_spec *spec, hs_driver_exit_cb cb,
-                      void *data, struct hs_dyno_proc **out, cm_err *err)
+/* "slow-start N": it runs after N ms; "slow-fail N": it could not be started, after N ms. */
+static int fake_start(struct hs_driver *d, const struct hs_dyno_spec *spec,
+                      const struct hs_dyno_cbs *cbs, void *data, struct hs_dyno_proc **out,
+                      cm_err *err)
 {
 	(void)err;
 	struct fake_proc *p = xcalloc(1, sizeof(*p));
 	p->base.driver = d;
 	p->base.pid = next_pid++;
-	p->cb = cb;
+	p->cb = cbs->exited;
+	p->started = cbs->started;
 	p->data = data;
 	p->ignore_term = strstr(spec->args[0], "ignore-term") != NULL;
 	uv_timer_init(d->conf.loop, &p->exit_timer);
 	p->exit_timer.data = p;
 	starts++;
+	*out = &p->base;
+	const char *slow = strstr(spec->args[0], "slow-");
+	if (slow) {
+		p->starting = true;
+		p->fail_start = strncmp(slow, "slow-fail", 9) == 0;
+		uv_timer_start(&p->exit_timer, on_fake_exit, (uint64_t)atoi(slow + 10), 0);
+		return 1;
+	}
 	if (strstr(spec->args[0], "exit-now"))
 		fake_end(p, atoi(strstr(spec->args[0], "exit-now") + 9));
-	*out = &p->base;
 	return 0;
 }
 
@@ -134,6 +164,7 @@ static const struct hs_driver_ops fake_ops = {
     .create = fake_create,
     .destroy = fake_destroy,
     .build = fake_build,
+    .free_build = fake_free_build,
     .start = fake_start,
     .signal = fake_signal,
     .release = fake_release,
@@ -151,7 +182,7 @@ struct world {
 	bool done;
 	enum hs_offer_result last_result;
 	char last_error[256];
-	int offers_answered;
+	int offers_answered, applied;
 };
 
 static void on_done(struct hs_sup *sup, int code, void *data)
@@ -198,6 +229,7 @@ static void on_offer(enum hs_offer_result res, const struct hs_release *r, const
 	struct world *w = data;
 	(void)r;
 	w->last_result = res;
+	w->applied += res == HS_OFFER_APPLIED;
 	snprintf(w->last_error, sizeof(w->last_error), "%s", err ? err->msg : "");
 	w->offers_answered++;
 }
@@ -264,7 +296,7 @@ static const char *running(struct world *w)
 	static char buf[1024];
 	buf[0] = '\0';
 	for (struct hs_dyno *d = hs_sup_dynos(w->sup); d; d = d->next)
-		if (d->proc)
+		if (hs_dyno_running(d))
 			snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s:%d",
 			         buf[0] ? " " : "", d->name, (int)d->proc->pid);
 	return buf;
@@ -275,7 +307,7 @@ static char *names(struct world *w)
 	static char buf[1024];
 	buf[0] = '\0';
 	for (struct hs_dyno *d = hs_sup_dynos(w->sup); d; d = d->next)
-		if (d->proc)
+		if (hs_dyno_running(d))
 			snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s",
 			         buf[0] ? " " : "", d->name);
 	return buf;
@@ -348,6 +380,7 @@ static void newer_release_supersedes_one_waiting(void **state)
 	settle(w);
 	assert_int_equal(hs_sup_release(w->sup)->version, 3);
 	assert_string_equal(names(w), "web.1 web.2 web.3");
+	assert_int_equal(w->applied, 1); /* a, superseded while it was built, was abandoned */
 	hs_release_unref(a);
 	hs_release_unref(b);
 	hs_release_unref(c);
@@ -473,6 +506,54 @@ static void adopted_dynos_are_stopped_before_their_successors(void **state)
 	world_end(w);
 }
 
+static void slow_starts_are_waited_for(void **state)
+{
+	(void)state;
+	next_pid = 1000;
+	struct world *w = world_new(false, NULL, 0);
+	struct hs_release *r;
+	cm_err err;
+	const char *doc = "{\"Processes\": [{\"Type\": \"web\", \"Quantity\": 2, \"Args\": "
+	                  "[\"slow-start 60\"]}, {\"Type\": \"bad\", \"Quantity\": 1, \"Args\": "
+	                  "[\"slow-fail 20\"]}]}";
+	hs_release_parse(doc, strlen(doc), &r, &err);
+	hs_sup_offer(w->sup, r, on_offer, w);
+	hs_release_unref(r);
+	while (w->offers_answered == 0)
+		uv_run(&w->loop, UV_RUN_ONCE);
+	assert_string_equal(states(w), "web.1:starting web.2:starting bad.1:starting");
+	assert_string_equal(running(w), ""); /* nothing runs before the driver says so */
+	assert_false(hs_dyno_running(hs_sup_find(w->sup, "web.1")));
+	/* asked to stop while starting: stopped (and kept) once it runs */
+	assert_int_equal(hs_sup_stop(w->sup, "web.2", NULL, NULL, &err), 1);
+	settle(w);
+	assert_string_equal(running(w), "web.1:1000");
+	const struct hs_dyno *bad = hs_sup_find(w->sup, "bad.1");
+	assert_true(bad->has_exit && bad->last_exit.start_failed);
+	assert_string_equal(bad->last_exit.reason, "the container could not be made");
+	assert_true(bad->ex.restarts >= 1); /* it backs off and tries again */
+	assert_string_equal(hs_exec_state_name(hs_sup_find(w->sup, "web.2")->ex.state), "stopped");
+	world_end(w);
+}
+
+static void builds_live_as_long_as_their_dynos(void **state)
+{
+	(void)state;
+	struct world *w = world_new(false, NULL, 0);
+	live_builds = 0;
+	offer(w, "{\"Version\": 1, \"Processes\": [{\"Type\": \"s\", \"Quantity\": 1, \"Args\": "
+	         "[\"ignore-term\"]}]}");
+	assert_int_equal(live_builds, 1);
+	/* a new release replaces the dyno; the old one ignores SIGTERM for the stop timeout, and
+	 * the build it runs on lives until it is gone */
+	offer(w, "{\"Version\": 2, \"Env\": {\"A\": \"2\"}, \"Processes\": [{\"Type\": \"s\", "
+	         "\"Quantity\": 1, \"Args\": [\"ignore-term\"]}]}");
+	assert_int_equal(live_builds, 1); /* v1's went with its dyno, v2's lives */
+	assert_int_equal(hs_sup_release(w->sup)->version, 2);
+	world_end(w);
+	assert_int_equal(live_builds, 0);
+}
+
 static void crash_restarts_then_backs_off(void **state)
 {
 	(void)state;
@@ -551,6 +632,8 @@ int main(void)
 	    cmocka_unit_test(stopped_dynos_stay_stopped_until_restarted),
 	    cmocka_unit_test(control_requests_are_checked_first),
 	    cmocka_unit_test(ports_never_collide),
+	    cmocka_unit_test(slow_starts_are_waited_for),
+	    cmocka_unit_test(builds_live_as_long_as_their_dynos),
 	    cmocka_unit_test(adopted_dynos_are_stopped_before_their_successors),
 	    cmocka_unit_test(crash_restarts_then_backs_off),
 	    cmocka_unit_test(oneshot_reports_first_failure),
