@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "hsupd/release.h"
+#include "hsupd/dynosize.h"
 #include "drivers/driver.h"
 #include "common/cleanup.h"
 #include "common/strv.h"
@@ -132,6 +133,22 @@ static int parse_args(json_t *args, size_t i, char ***out, cm_err *err)
 	return 0;
 }
 
+/* "Size": a dyno size's name; absent or null: standard-1x. */
+static int parse_size(json_t *size, size_t i, struct hs_process_type *pt, cm_err *err)
+{
+	pt->size = hs_dyno_size_default();
+	if (!size || json_is_null(size))
+		return 0;
+	if (!json_is_string(size))
+		return cm_err_set(err, EINVAL, "Processes[%zu].Size must be a string, not %s", i,
+		                  json_kind(size));
+	pt->size = hs_dyno_size_find(json_string_value(size));
+	if (!pt->size)
+		return cm_err_set(err, EINVAL, "Processes[%zu].Size \"%s\" is not a dyno size (%s)",
+		                  i, json_string_value(size), hs_dyno_size_names());
+	return 0;
+}
+
 static int parse_process(json_t *p, size_t i, struct hs_release *r, cm_err *err)
 {
 	struct hs_process_type *pt = &r->procs[i];
@@ -159,6 +176,8 @@ static int parse_process(json_t *p, size_t i, struct hs_release *r, cm_err *err)
 		    err, EINVAL, "Processes[%zu].Quantity is %lld; it must be between 0 and 100000",
 		    i, (long long)q);
 	pt->quantity = (int)q;
+	if (parse_size(json_object_get(p, "Size"), i, pt, err) < 0)
+		return -1;
 	return parse_args(json_object_get(p, "Args"), i, &pt->args, err);
 }
 

@@ -10,10 +10,13 @@
 
 #define HS_DEFAULT_PORT 5000
 
+struct hs_dyno_size;
+
 struct hs_process_type {
 	char *type;
 	int quantity;
-	char **args; /* command words, joined with spaces for bash -c */
+	char **args;                     /* command words, joined with spaces for bash -c */
+	const struct hs_dyno_size *size; /* "Size", standard-1x when not given */
 };
 
 struct hs_release {

@@ -423,9 +423,12 @@ static bool stale(struct hs_sup *sup, struct hs_dyno *d)
 		return false;
 	int port = dyno_port(sup, d->type, d->index);
 	_cleanup_strv_ char **env = dyno_env(sup, d->name, port);
+	const struct hs_process_type *now = hs_release_find(cur, d->type),
+	                             *then = hs_release_find(d->release, d->type);
 	if (port != d->port || !cm_strv_equal(env, d->env) ||
-	    !cm_strv_equal(run_args(sup, d->type), d->args) ||
-	    strcmp(cur->slug, d->release->slug) != 0 || strcmp(cur->stack, d->release->stack) != 0)
+	    !cm_strv_equal(run_args(sup, d->type), d->args) || !now || !then ||
+	    now->size != then->size || strcmp(cur->slug, d->release->slug) != 0 ||
+	    strcmp(cur->stack, d->release->stack) != 0)
 		return true;
 	hs_release_unref(d->release); /* same dyno under the new release */
 	d->release = hs_release_ref(sup->current);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hsupd/env.h"
+#include "hsupd/dynosize.h"
 #include "hsupd/release.h"
 #include "common/strv.h"
 
@@ -104,6 +105,21 @@ static void nul_byte_is_refused(void **state)
 	assert_string_equal(err.msg, "invalid JSON at line 2, column 10: a NUL byte");
 }
 
+static void dyno_sizes(void **state)
+{
+	(void)state;
+	const char *doc = "{\"Processes\": [{\"Type\": \"web\", \"Args\": [\"x\"]},"
+	                  " {\"Type\": \"big\", \"Size\": \"performance-l\", \"Args\": [\"y\"]}]}";
+	struct hs_release *r = NULL;
+	cm_err err;
+	assert_int_equal(hs_release_parse(doc, strlen(doc), &r, &err), 0);
+	assert_string_equal(r->procs[0].size->name, "standard-1x");
+	assert_int_equal(r->procs[0].size->memory_quota, 512ULL << 20);
+	assert_string_equal(r->procs[1].size->name, "performance-l");
+	assert_int_equal(r->procs[1].size->memory_limit, 14336ULL << 20);
+	hs_release_unref(r);
+}
+
 static void field_rules(void **state)
 {
 	(void)state;
@@ -126,6 +142,11 @@ static void field_rules(void **state)
 	expect_error("{\"Processes\": [{\"Type\": \"a\", \"Args\": [\"x\"]},"
 	             " {\"Type\": \"a\", \"Args\": [\"y\"]}]}",
 	             "Processes[1].Type \"a\" is listed twice");
+	expect_error(
+	    "{\"Processes\": [{\"Type\": \"web\", \"Size\": \"huge\", \"Args\": [\"x\"]}]}",
+	    "Processes[0].Size \"huge\" is not a dyno size (free, hobby");
+	expect_error("{\"Processes\": [{\"Type\": \"web\", \"Size\": 2, \"Args\": [\"x\"]}]}",
+	             "Processes[0].Size must be a string, not an integer");
 	expect_error("{\"LogplexURL\": \"ftp://x/\"}", "must be an http or https URL");
 	expect_error("{\"LogplexURL\": \"not a url\"}", "is not a valid URL");
 	char long_type[200];
@@ -269,6 +290,7 @@ int main(void)
 	    cmocka_unit_test(truncated_documents_say_so),
 	    cmocka_unit_test(nul_byte_is_refused),
 	    cmocka_unit_test(field_rules),
+	    cmocka_unit_test(dyno_sizes),
 	    cmocka_unit_test(what_the_kernel_cannot_pass_is_refused),
 	    cmocka_unit_test(dyno_environment),
 	};
