@@ -274,13 +274,15 @@ static int report_error(const struct lc_plan *p, const struct lc_config *c,
 	return cm_err_errno(err, rep->errnum, "container init: %s", step);
 }
 
-/* Reads the child's next report: 1 and rep filled, or 0 at EOF (it exec'd or died). */
-static int read_report(int fd, struct lc_report *rep, cm_err *err)
+/* Reads the child's next report: 1 and rep filled, or 0 at EOF (it exec'd or died).
+ * ECONNRESET says the child exited with bytes of ours unread ('c' sent while it was failing);
+ * the kernel reports that before the queued report, once, so read again. */
+static int read_report_flags(int fd, struct lc_report *rep, int flags, cm_err *err)
 {
 	ssize_t n;
 	do
-		n = recv(fd, rep, sizeof(*rep), 0);
-	while (n < 0 && errno == EINTR);
+		n = recv(fd, rep, sizeof(*rep), flags);
+	while (n < 0 && (errno == EINTR || errno == ECONNRESET));
 	if (n < 0)
 		return cm_err_sys(err, "read the container's report");
 	if (n == 0)
@@ -288,6 +290,11 @@ static int read_report(int fd, struct lc_report *rep, cm_err *err)
 	if (n != sizeof(*rep))
 		return cm_err_set(err, EIO, "short report from the container");
 	return 1;
+}
+
+static int read_report(int fd, struct lc_report *rep, cm_err *err)
+{
+	return read_report_flags(fd, rep, 0, err);
 }
 
 static void reap(int pidfd)
@@ -423,6 +430,7 @@ int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_ou
 	close(sv[1]);
 	_cleanup_close_ int fd = sv[0];
 	struct lc_report rep = {0, 0, -1};
+	cm_err ignored;
 	if (rc == 0 && (rc = parent_setup(r, &plan, pid, fd, err)) == 0) {
 		int got = read_report(fd, &rep, err);
 		if (got < 0)
@@ -431,7 +439,7 @@ int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_ou
 			rc = cm_err_set(err, EIO, "the container init died before it was ready");
 		else if (rep.step != LC_STEP_READY)
 			rc = report_error(&plan, r->cfg, &rep, err);
-	} else if (pidfd >= 0 && recv(fd, &rep, sizeof(rep), MSG_DONTWAIT) == sizeof(rep) &&
+	} else if (pidfd >= 0 && read_report_flags(fd, &rep, MSG_DONTWAIT, &ignored) == 1 &&
 	           rep.step != LC_STEP_READY) {
 		/* the child failed first (and so could not join its cgroups): its reason counts */
 		rc = report_error(&plan, r->cfg, &rep, err);
