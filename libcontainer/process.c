@@ -6,6 +6,7 @@
 #include "libcontainer/rootfs.h"
 #include "libcontainer/validate.h"
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
 
@@ -51,8 +52,8 @@ static const char *const step_names[LC_STEP_COUNT] = {
     [LC_STEP_READONLY] = "make read-only",
     [LC_STEP_ROOT_READONLY] = "make the rootfs read-only",
     [LC_STEP_SYSCTL] = "write sysctl",
+    [LC_STEP_SYSCTL_NOT_PROC] = "write sysctl outside procfs:",
     [LC_STEP_RLIMIT] = "setrlimit",
-    [LC_STEP_OOM_SCORE] = "write oom_score_adj",
     [LC_STEP_CWD] = "chdir to",
     [LC_STEP_BOUNDING] = "drop bounding capabilities",
     [LC_STEP_GROUPS] = "setgroups",
@@ -110,8 +111,6 @@ static void plan_limits(const struct lc_config *c, struct lc_plan *p)
 		p->rlimits[r].rlim_max = c->process.rlimits[i].hard;
 		p->rlimit_set[r] = true;
 	}
-	if (c->process.oom_score_adj != LC_UNSET)
-		p->oom_score_adj = xasprintf("%lld", (long long)c->process.oom_score_adj);
 }
 
 static int open_joins(const struct lc_config *c, pid_t join_pid, struct lc_plan *p, cm_err *err)
@@ -154,8 +153,8 @@ static void plan_free(struct lc_plan *p)
 	lc_rootfs_plan_free(p);
 	cm_strv_free(p->sysctl_paths);
 	cm_strv_free(p->sysctl_values);
-	free((char *)p->oom_score_adj);
 	free((char *)p->rootfs);
+	free((char *)p->bundle);
 	free(p->groups);
 	lc_bpf_free(&p->bpf);
 	cm_strv_free(p->exec_candidates);
@@ -171,6 +170,7 @@ static int plan_rootfs(const struct lc_spawn_req *r, struct lc_plan *p, cm_err *
 	if (!abs)
 		return cm_err_sys(err, "rootfs %s", joined);
 	p->rootfs = abs;
+	p->bundle = r->bundle ? xstrdup(r->bundle) : NULL;
 	p->root_readonly = c->root_readonly;
 	if (c->rootfs_propagation)
 		p->root_propagation = lc_propagation_flags(c->rootfs_propagation);
@@ -250,6 +250,7 @@ static const char *report_object(const struct lc_plan *p, const struct lc_config
 	case LC_STEP_READONLY:
 		return i >= 0 ? p->readonly[i] : "";
 	case LC_STEP_SYSCTL:
+	case LC_STEP_SYSCTL_NOT_PROC:
 		return i >= 0 ? p->sysctl_paths[i] : "";
 	case LC_STEP_DEVICE:
 		return i >= 0 && (size_t)i < p->n_devs ? p->devs[i].path : "";
@@ -393,9 +394,26 @@ static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], 
  * of them; 'c' once it is in them). The first move of a task into a v1 cgroup waits for an RCU
  * grace period (several milliseconds when cold), better spent in parallel. The child waits for
  * 'c' before it reports ready, so it never execs outside its cgroups. */
+/* Written by the parent through the host's /proc, before the child does anything: the
+ * child's own /proc, once in the container, is the rootfs's to fake. */
+static int set_oom_score(const struct lc_config *c, pid_t pid, cm_err *err)
+{
+	if (c->process.oom_score_adj == LC_UNSET)
+		return 0;
+	char path[64], value[32];
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)pid);
+	snprintf(value, sizeof(value), "%lld", (long long)c->process.oom_score_adj);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || cm_write_all(fd, value, strlen(value)) < 0)
+		return cm_err_sys(err, "process.oomScoreAdj: write %s to %s", value, path);
+	return 0;
+}
+
 static int parent_setup(const struct lc_spawn_req *r, const struct lc_plan *p, pid_t pid, int fd,
                         cm_err *err)
 {
+	if (set_oom_score(r->cfg, pid, err) < 0)
+		return -1;
 	if (p->userns && lc_write_idmaps(pid, r->cfg->uid_mappings, r->cfg->n_uid_mappings,
 	                                 r->cfg->gid_mappings, r->cfg->n_gid_mappings, err) < 0)
 		return -1;
