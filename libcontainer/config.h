@@ -12,6 +12,10 @@
 
 #define LC_UNSET INT64_MIN /* an optional number that was not given */
 
+/* The largest uid or gid: 4294967295 is (uid_t)-1, which setresuid and setresgid take as
+ * "leave this one unchanged", so a process asked to run as it would stay root. */
+#define LC_ID_MAX 4294967294u
+
 struct lc_idmap {
 	uint32_t container_id;
 	uint32_t host_id;
