@@ -123,13 +123,9 @@ int lc_cgroup_v2_freeze(const struct lc_cgroup *cg, bool frozen, cm_err *err)
 	const char *d = lc_cgroup_dir(cg, "unified");
 	if (lc_cg_write(d, "cgroup.freeze", frozen ? "1" : "0", err) < 0)
 		return -1;
-	for (int i = 0; frozen && i < 1000; i++) {
-		if (lc_cgroup_is_frozen(cg))
-			return 0;
-		struct timespec ts = {0, 1000000};
-		nanosleep(&ts, NULL);
-	}
-	return frozen ? cm_err_set(err, EBUSY, "%s did not freeze", d) : 0;
+	if (frozen && lc_cg_wait_event(d, "frozen 1", 1000) < 0)
+		return cm_err_set(err, EBUSY, "%s did not freeze", d);
+	return 0;
 }
 
 static uint64_t keyed(const char *dir, const char *file, const char *key)
