@@ -105,6 +105,27 @@ struct lc_device_rule *lc_cgroup_device_rules(const struct lc_config *cfg, size_
 	return v;
 }
 
+int lc_cgroup_hugepages(const char *dir, const char *suffix, const struct lc_resources *r,
+                        cm_err *err)
+{
+	if (r->n_hugepage_limits == 0)
+		return 0;
+	if (!dir)
+		return cm_err_set(err, ENOTSUP,
+		                  "linux.resources.hugepageLimits: the hugetlb cgroup controller "
+		                  "is not available on this host");
+	for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+		const struct lc_hugepage_limit *h = &r->hugepage_limits[i];
+		char file[64], value[32];
+		snprintf(file, sizeof(file), "hugetlb.%s.%s", h->page_size, suffix);
+		snprintf(value, sizeof(value), "%llu", (unsigned long long)h->limit);
+		if (lc_cg_write(dir, file, value, err) < 0)
+			return cm_err_wrap(err, "linux.resources.hugepageLimits[%zu] (%s pages)", i,
+			                   h->page_size);
+	}
+	return 0;
+}
+
 const char *lc_cgroup_dir(const struct lc_cgroup *cg, const char *ctrl)
 {
 	for (size_t i = 0; i < cg->n; i++)

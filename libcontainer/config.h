@@ -87,6 +87,11 @@ struct lc_device_rule {
 	char *access;  /* "rwm" */
 };
 
+struct lc_hugepage_limit {
+	char *page_size; /* "2MB", "1GB", "64KB" */
+	uint64_t limit;  /* bytes */
+};
+
 struct lc_resources {
 	int64_t memory_limit; /* bytes; LC_UNSET, or -1 for unlimited */
 	int64_t memory_reservation;
@@ -100,6 +105,8 @@ struct lc_resources {
 	int64_t blkio_weight;
 	struct lc_device_rule *devices;
 	size_t n_devices;
+	struct lc_hugepage_limit *hugepage_limits;
+	size_t n_hugepage_limits;
 };
 
 struct lc_seccomp_arg {
