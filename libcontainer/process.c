@@ -355,12 +355,25 @@ static int enter_pid_ns(const struct lc_spawn_req *r, int *saved, cm_err *err)
 	return 0;
 }
 
+/* Going back cannot be allowed to fail: this thread's children would be born in the
+ * container's pid namespace from then on (every later fork, posix_spawn or clone of a caller
+ * that may be a daemon with threads), and no error returned now could undo that, since the
+ * caller cannot leave the namespace either. The process stops here instead, before it makes
+ * another child. */
 static void leave_pid_ns(int saved)
 {
-	if (saved >= 0) {
-		setns(saved, CLONE_NEWPID);
-		close(saved);
+	if (saved < 0)
+		return;
+	if (setns(saved, CLONE_NEWPID) < 0) {
+		int e = errno;
+		fprintf(stderr,
+		        "libcontainer: cannot go back to this process's pid namespace after "
+		        "cloning into a container's (%s): stopping rather than putting "
+		        "every later child into the container\n",
+		        strerror(e));
+		abort();
 	}
+	close(saved);
 }
 
 static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], pid_t *pid,
