@@ -63,17 +63,34 @@ void lc_factory_free(struct lc_factory *f)
 	free(f);
 }
 
+/* A container's directory: DT_UNKNOWN (some filesystems report nothing else) is asked of
+ * fstatat, and a symlink is never one. */
+static bool is_container_dir(int dirfd, const struct dirent *e)
+{
+	struct stat st;
+	if (e->d_name[0] == '.')
+		return false;
+	if (e->d_type != DT_UNKNOWN)
+		return e->d_type == DT_DIR;
+	return fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
 int lc_factory_list(struct lc_factory *f, char ***ids, cm_err *err)
 {
 	int fd = openat(f->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d)
+	if (fd < 0)
 		return cm_err_sys(err, "list %s", f->root);
+	_cleanup_closedir_ DIR *d = fdopendir(fd);
+	if (!d) {
+		cm_err_sys(err, "list %s", f->root);
+		close(fd);
+		return -1;
+	}
 	char **v = xcalloc(1, sizeof(char *));
 	size_t n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)))
-		if (e->d_name[0] != '.' && e->d_type == DT_DIR)
+		if (is_container_dir(dirfd(d), e))
 			cm_strv_push(&v, &n, xstrdup(e->d_name));
 	*ids = v;
 	return 0;
