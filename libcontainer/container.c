@@ -177,7 +177,7 @@ static int make_fifo(struct lc_container *c, int *fd, cm_err *err)
 	if (mkfifoat(c->dirfd, "exec.fifo", 0600) < 0)
 		return cm_err_sys(err, "create exec.fifo");
 	/* O_RDWR: opening does not wait for a writer; the child reads one byte to start */
-	*fd = openat(c->dirfd, "exec.fifo", O_RDWR | O_CLOEXEC);
+	*fd = openat(c->dirfd, "exec.fifo", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (*fd < 0)
 		return cm_err_sys(err, "open exec.fifo");
 	return 0;
@@ -239,7 +239,7 @@ int lc_container_create(struct lc_factory *f, const char *id, const struct lc_co
 	if (mkdirat(f->rootfd, id, 0711) < 0)
 		return errno == EEXIST ? cm_err_set(err, EEXIST, "container %s already exists", id)
 		                       : cm_err_sys(err, "create %s/%s", f->root, id);
-	int dirfd = openat(f->rootfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dirfd = openat(f->rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0) {
 		cm_err_sys(err, "open %s/%s", f->root, id);
 		unlinkat(f->rootfd, id, AT_REMOVEDIR);
@@ -265,7 +265,9 @@ int lc_container_load(struct lc_factory *f, const char *id, struct lc_container 
 {
 	if (check_id(id, err) < 0)
 		return -1;
-	int dirfd = openat(f->rootfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* O_NOFOLLOW: a symlink planted in the root is no container, and delete would
+	 * otherwise remove the files of the directory it points to */
+	int dirfd = openat(f->rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0)
 		return errno == ENOENT ? cm_err_set(err, ENOENT, "container %s does not exist", id)
 		                       : cm_err_sys(err, "open %s/%s", f->root, id);
@@ -282,7 +284,8 @@ int lc_container_load(struct lc_factory *f, const char *id, struct lc_container 
 
 int lc_container_start(struct lc_container *c, cm_err *err)
 {
-	_cleanup_close_ int fd = openat(c->dirfd, "exec.fifo", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	_cleanup_close_ int fd =
+	    openat(c->dirfd, "exec.fifo", O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		return cm_err_set(err, EINVAL, "container %s was already started", c->state.id);
 	if (fd < 0 && errno == ENXIO)
