@@ -587,8 +587,12 @@ static int cmd_list(struct args *a)
 		return die(&err);
 	for (size_t i = 0; ids[i]; i++) {
 		struct lc_container *c;
-		if (lc_container_load(f, ids[i], &c, &err) < 0)
+		if (lc_container_load(f, ids[i], &c, &err) < 0) {
+			/* still listed: a container nobody can see is one nobody deletes */
+			printf("%s\t0\tunknown\n", ids[i]);
+			fprintf(stderr, "nsinit: %s\n", err.msg);
 			continue;
+		}
 		printf("%s\t%d\t%s\n", ids[i], (int)lc_container_pid(c),
 		       lc_status_name(lc_container_status(c)));
 		lc_container_free(c);
