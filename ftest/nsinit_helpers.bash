@@ -60,8 +60,9 @@ nsinit_teardown() {
 
 nsinit() { "$NSINIT" --root "$STATE" "$@"; }
 
-# Writes $T/config.json: the default config with the rootfs and the python statements given
-# (run with the config as c), e.g. mkconfig 'c["process"]["args"] = ["/lctest", "info"]'.
+# Writes $T/config.json: the default config with the rootfs ($RFS, else the shared one) and
+# the python statements given (run with the config as c), e.g.
+# mkconfig 'c["process"]["args"] = ["/lctest", "info"]'.
 mkconfig() {
 	"$NSINIT" config | python3 -c '
 import json, sys
@@ -70,7 +71,7 @@ c["root"]["path"] = sys.argv[1]
 c["linux"]["cgroupsPath"] = "lc-" + sys.argv[2]
 exec(sys.argv[3])
 json.dump(c, open(sys.argv[4], "w"), indent=1)
-' "$ROOTFS" "$ID" "${1:-pass}" "$T/config.json"
+' "${RFS:-$ROOTFS}" "$ID" "${1:-pass}" "$T/config.json"
 }
 
 # The value of KEY=... in $output.
@@ -109,4 +110,11 @@ assert_gone() {
 proc_gone() {
 	[ ! -d "/proc/$1" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ] ||
 		[ ! -d "/proc/$1" ]
+}
+
+# What a host directory holds, to compare before and after: every entry with its type, mode,
+# owner, size, link target and, for files, a checksum of the contents.
+snapshot() { # snapshot DIR
+	(cd "$1" && find . -printf '%p %y %m %U:%G %s %l\n' | sort)
+	find "$1" -type f -print0 | sort -z | xargs -0 -r md5sum
 }
