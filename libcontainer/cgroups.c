@@ -342,6 +342,28 @@ static int remove_dir(const struct lc_cgroup *cg, const char *dir, cm_err *err)
 	return cm_err_sys(err, "remove cgroup %s", dir);
 }
 
+/* SIGKILL to what is in any of the groups, not only the one that lists every process: a
+ * creator killed while it added its child to the groups one by one left it in some only.
+ * Returns how many processes were found. */
+static size_t kill_stragglers(const struct lc_cgroup *cg)
+{
+	size_t found = 0;
+	for (size_t i = 0; i < cg->n; i++) {
+		struct lc_cgroup one = {.version = cg->version, .n = 1};
+		one.ctrl[0] = cg->ctrl[i];
+		one.dir[0] = cg->dir[i];
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+		cm_err ignored;
+		if (lc_cgroup_pids(&one, &pids, &n, &ignored) < 0)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			kill(pids[k], SIGKILL);
+		found += n;
+	}
+	return found;
+}
+
 static bool is_empty(const struct lc_cgroup *cg)
 {
 	_cleanup_free_ pid_t *pids = NULL;
@@ -360,6 +382,8 @@ int lc_cgroup_destroy(const struct lc_cgroup *cg, cm_err *err)
 		if (!is_empty(cg))
 			wait_empty(cg);
 	}
+	for (int i = 0; i < 500 && kill_stragglers(cg) > 0; i++)
+		wait_empty(cg);
 	int r = 0;
 	for (size_t i = 0; i < cg->n; i++)
 		if (remove_dir(cg, cg->dir[i], err) < 0)

@@ -390,6 +390,9 @@ static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], 
 	    .flags = clone_flags(r), .pidfd = (uint64_t)(uintptr_t)pidfd, .exit_signal = SIGCHLD};
 	long child = lc_clone(&args);
 	if (child == 0) {
+		/* the parent's end: held here too, the child would never see EOF when the parent
+		 * dies, and would wait for it for ever */
+		close(sv[0]);
 		p->sync_fd = sv[1];
 		lc_init_run(p);
 	}
