@@ -46,6 +46,12 @@ setup() {
 teardown() { nsinit_teardown; }
 
 nsinit_teardown() {
+	nsinit_teardown_state
+	cd / && rm -rf "$T"
+}
+
+# Deletes every container under the test's root and any cgroup of its ids left behind.
+nsinit_teardown_state() {
 	local id d
 	for d in "$STATE"/*/; do
 		[ -d "$d" ] || continue
@@ -55,7 +61,7 @@ nsinit_teardown() {
 	for d in /sys/fs/cgroup/*/lc-"$ID"* /sys/fs/cgroup/*/*/*/lc-"$ID"*; do
 		[ -d "$d" ] && rmdir "$d" 2>/dev/null
 	done
-	cd / && rm -rf "$T"
+	return 0
 }
 
 nsinit() { "$NSINIT" --root "$STATE" "$@"; }
