@@ -71,12 +71,12 @@ static int splice_link(int root, int link_fd, const char *rest, char *buf, size_
 	close(link_fd);
 	if (n <= 0)
 		return fail(cur, n < 0 ? saved : ENOENT);
+	/* rest is "" or starts with the '/' that followed the link */
 	size_t rl = strlen(rest);
-	if ((size_t)n + 1 + rl >= size || (size_t)n + 1 + rl >= sizeof(target))
+	if ((size_t)n + rl >= size || (size_t)n + rl >= sizeof(target))
 		return fail(cur, ENAMETOOLONG);
-	target[n] = '/';
-	memcpy(target + n + 1, rest, rl + 1);
-	memcpy(buf, target, (size_t)n + 1 + rl + 1);
+	memcpy(target + n, rest, rl + 1);
+	memcpy(buf, target, (size_t)n + rl + 1);
 	if (buf[0] == '/') {
 		if (how & LC_BENEATH)
 			return fail(cur, EXDEV);
@@ -91,7 +91,7 @@ static int splice_link(int root, int link_fd, const char *rest, char *buf, size_
 /* The walk: what openat2 does, one component at a time. A symlink's text is resolved inside
  * root like any other path, so a /proc magic link can only lead where its text names, inside
  * root, never to the object behind it. */
-static int walk(int root, const char *path, int flags, int how)
+int lc_inroot_walk(int root, const char *path, int flags, int how)
 {
 	char buf[PATH_MAX];
 	struct stat root_st;
@@ -118,6 +118,8 @@ static int walk(int root, const char *path, int flags, int how)
 		}
 		char *end = p + strcspn(p, "/");
 		bool last = end[strspn(end, "/")] == '\0';
+		/* "name/" names a directory, through a symlink if need be */
+		bool trailing = *end == '/';
 		char saved = *end;
 		*end = '\0';
 		if (strcmp(p, ".") == 0 || strcmp(p, "..") == 0) {
@@ -136,7 +138,7 @@ static int walk(int root, const char *path, int flags, int how)
 			return fail(&cur, e);
 		}
 		*end = saved;
-		if (S_ISLNK(st.st_mode) && !(last && (flags & O_NOFOLLOW))) {
+		if (S_ISLNK(st.st_mode) && !(last && !trailing && (flags & O_NOFOLLOW))) {
 			if ((how & LC_NO_SYMLINKS) || ++links > MAX_LINKS) {
 				close(fd);
 				return fail(&cur, ELOOP);
@@ -150,7 +152,8 @@ static int walk(int root, const char *path, int flags, int how)
 			close(fd);
 			*end = '\0';
 			/* one component, relative to a directory inside root: nothing to follow */
-			fd = openat(cur, p, flags | O_NOFOLLOW | O_CLOEXEC);
+			fd = openat(cur, p,
+			            flags | O_NOFOLLOW | O_CLOEXEC | (trailing ? O_DIRECTORY : 0));
 			int e = errno;
 			close(cur);
 			errno = e;
@@ -186,7 +189,7 @@ int lc_inroot_open(int root, const char *path, int flags, int how)
 	}
 	if (!no_openat2)
 		return -1;
-	return walk(root, path, flags, how);
+	return lc_inroot_walk(root, path, flags, how);
 }
 
 int lc_inroot_open_parent(int root, const char *path, char *name, size_t size)

@@ -23,6 +23,10 @@ enum lc_inroot_how {
  * or under valgrind) it walks one component at a time with the same result. */
 int lc_inroot_open(int root, const char *path, int flags, int how);
 
+/* The walk lc_inroot_open falls back to without openat2, callable on its own so that tests
+ * hold it to the same results. */
+int lc_inroot_walk(int root, const char *path, int flags, int how);
+
 /* Opens the directory that holds path's last component inside root (O_PATH), and copies that
  * component to name (of size bytes). The last component is neither followed nor opened: the
  * caller creates or opens it relative to the returned fd with O_NOFOLLOW or its *at() flags.
