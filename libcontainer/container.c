@@ -450,8 +450,10 @@ int lc_container_kill(struct lc_container *c, int sig, bool all, cm_err *err)
 {
 	if (all)
 		return lc_cgroup_signal_all(&c->state.cgroup, sig, err);
-	if (lc_container_status(c) == LC_STOPPED)
-		return cm_err_set(err, ESRCH, "container %s is not running", c->state.id);
+	enum lc_status st = lc_container_status(c);
+	if (st == LC_STOPPED || st == LC_CREATING)
+		return cm_err_set(err, ESRCH, "container %s is %s: no process to signal",
+		                  c->state.id, lc_status_name(st));
 	if (lc_container_pidfd(c, err) < 0)
 		return -1;
 	if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0)
