@@ -341,3 +341,15 @@ c["process"]["args"] = ["/bin/sleep", "1000"]'
 	run nsinit exec --config config.json --id "$ID" -- true
 	[[ "$output" == *"field linux.devices[0].type: missing"* ]]
 }
+
+@test "a script runs by its path: its interpreter gets the path as \$0" {
+	RFS=$T/rootfs
+	make_rootfs "$RFS"
+	printf '#!/bin/sh\necho "zero=$0 arg=$1"\n' >"$RFS/script.sh"
+	chmod 755 "$RFS/script.sh"
+	mkconfig
+	run nsinit exec --config config.json --id "$ID" -- /script.sh one
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "zero=/script.sh arg=one" ]
+}

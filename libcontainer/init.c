@@ -178,12 +178,12 @@ static int find_exec(const struct lc_plan *p, int *which)
 static void exec_fd(const struct lc_plan *p, int fd, int which)
 {
 	syscall(SYS_execveat, fd, "", p->argv, p->envp, AT_EMPTY_PATH);
-	if (errno == ENOENT && fd != p->exec_fd && fcntl(fd, F_SETFD, 0) == 0) {
-		/* a script: its interpreter opens /dev/fd/N, which must outlive the exec */
-		syscall(SYS_execveat, fd, "", p->argv, p->envp, AT_EMPTY_PATH);
-	}
-	/* no execveat (valgrind), or a seccomp filter forbids it: the path just resolved */
-	if ((errno == ENOSYS || errno == EPERM) && fd != p->exec_fd)
+	if (fd == p->exec_fd)
+		return;
+	/* ENOENT: a script, whose interpreter would be handed /dev/fd/N, closed by then (and a
+	 * $0 it does not expect); ENOSYS or EPERM: no execveat (valgrind), or a seccomp filter
+	 * forbids it. Then by the path, resolved inside the root a moment ago. */
+	if (errno == ENOENT || errno == ENOSYS || errno == EPERM)
 		execve(p->exec_candidates[which], p->argv, p->envp);
 }
 
