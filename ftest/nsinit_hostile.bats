@@ -146,6 +146,24 @@ c["linux"]["readonlyPaths"].append("/rodir")'
 	assert_gone "$ID"
 }
 
+@test "hostile rootfs: a script whose interpreter is /proc/self/exe is not run" {
+	printf '#!/proc/self/exe\n' >"$RFS/evil.sh"
+	ln -s /proc/self/exe "$RFS/bin/exe"
+	printf '#! /bin/exe help\n' >"$RFS/evil2.sh"
+	# two deep: a script whose interpreter is a script with such an interpreter
+	printf '#!/evil.sh\n' >"$RFS/evil3.sh"
+	chmod 755 "$RFS"/evil*.sh
+	mkconfig
+	for s in evil.sh evil2.sh evil3.sh; do
+		run nsinit exec --config config.json --id "$ID" -- /$s help
+		echo "$output"
+		[ "$status" -ne 0 ]
+		[[ "$output" != *"usage: nsinit"* ]]
+		[[ "$output" == *"find the interpreter of /$s: Too many levels of symbolic links"* ]]
+	done
+	assert_gone "$ID"
+}
+
 @test "hostile rootfs: /etc/passwd a symlink to a host file or a fifo is not read" {
 	rm "$RFS/etc/passwd"
 	ln -s "$T/host/passwd" "$RFS/etc/passwd"

@@ -150,6 +150,39 @@ static bool may_execute(int fd, const char *path)
 	return (errno == EINVAL || errno == ENOSYS || errno == EPERM) && access(path, X_OK) == 0;
 }
 
+/* Follows a script's "#!" interpreter, and the interpreter's if it is a script too, as deep
+ * as the kernel does: each is resolved inside the root, so that "#!/proc/self/exe" (or an
+ * interpreter that is a symlink to it) is refused. Run, it would be the runtime's own binary
+ * on the host, which the container's root could then rewrite. What cannot be read or found
+ * is left for exec to report. -1 with errno ELOOP for a magic link. */
+static int check_interpreters(int root, const char *path)
+{
+	char buf[256], next[256];
+	const char *cur = path;
+	for (int depth = 0; depth < 5; depth++) {
+		int fd = lc_inroot_open(root, cur, O_RDONLY | O_NONBLOCK | O_NOCTTY, LC_IN_ROOT);
+		if (fd < 0)
+			return errno == ELOOP ? -1 : 0;
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		close(fd);
+		if (n < 2 || buf[0] != '#' || buf[1] != '!')
+			return 0;
+		buf[n] = '\0';
+		const char *s = buf + 2 + strspn(buf + 2, " \t");
+		size_t len = strcspn(s, " \t\n");
+		if (len == 0 || len >= sizeof(next))
+			return 0;
+		memcpy(next, s, len);
+		next[len] = '\0';
+		fd = lc_inroot_open(root, next, O_PATH, LC_IN_ROOT);
+		if (fd < 0)
+			return errno == ELOOP ? -1 : 0;
+		close(fd);
+		cur = next;
+	}
+	return 0;
+}
+
 /* The first candidate that exists inside the root and may be executed, opened: known before
  * the start signal so that create reports a missing command. The fd is what gets exec'd, so
  * a symlink in the rootfs to /proc/self/exe (the runtime's own binary on the host) or to
@@ -162,6 +195,8 @@ static int find_exec(const struct lc_plan *p, int *which)
 	for (int i = 0; p->exec_candidates[i]; i++) {
 		int fd = lc_inroot_open(root, p->exec_candidates[i], O_PATH, LC_IN_ROOT);
 		if (fd >= 0 && may_execute(fd, p->exec_candidates[i])) {
+			if (check_interpreters(root, p->exec_candidates[i]) < 0)
+				fail(p, LC_STEP_INTERPRETER, i);
 			close(root);
 			*which = i;
 			return fd;

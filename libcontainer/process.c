@@ -64,6 +64,7 @@ static const char *const step_names[LC_STEP_COUNT] = {
     [LC_STEP_SECCOMP] = "load the seccomp filter",
     [LC_STEP_SIGNALS] = "reset signals",
     [LC_STEP_FIND_EXEC] = "find executable",
+    [LC_STEP_INTERPRETER] = "find the interpreter of",
     [LC_STEP_EXEC] = "exec",
 };
 
@@ -259,6 +260,8 @@ static const char *report_object(const struct lc_plan *p, const struct lc_config
 	case LC_STEP_FIND_EXEC:
 	case LC_STEP_EXEC:
 		return p->argv[0];
+	case LC_STEP_INTERPRETER:
+		return i >= 0 ? p->exec_candidates[i] : p->argv[0];
 	}
 	return NULL;
 }
