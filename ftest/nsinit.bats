@@ -268,3 +268,88 @@ c["process"]["args"] = ["/bin/sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /pro
 	run nsinit exec --config config.json --id "$ID" -- true
 	[[ "$output" == *"linux.sysctl.kernel.panic: not in a namespace the container owns"* ]]
 }
+
+@test "ids: 4294967295 ((uid_t)-1) and ids that would wrap to root are refused" {
+	mkconfig '
+c["process"]["user"] = {"uid": 4294967295, "gid": 4294967295}
+c["process"]["args"] = ["/bin/id", "-u"]'
+	run nsinit exec --config config.json --id "$ID"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"field process.user.uid: expected an id from 0 to 4294967294"* ]]
+	mkconfig 'c["process"]["args"] = ["/bin/id", "-u"]'
+	run nsinit exec --config config.json --user 4294967296 --id "$ID"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"user 4294967296: out of range (0 to 4294967294)"* ]]
+	run nsinit exec --config config.json --user 1000:4294967295 --id "$ID"
+	[[ "$output" == *"group 4294967295: out of range"* ]]
+	mkconfig '
+c["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [4294967295]}'
+	run nsinit exec --config config.json --id "$ID" -- /bin/id
+	[[ "$output" == *"field process.user.additionalGids[0]: expected an id"* ]]
+	assert_gone "$ID"
+}
+
+@test "--user: a passwd line with an empty password field gives its own uid and gid" {
+	RFS=$T/rootfs
+	make_rootfs "$RFS"
+	printf 'nopass::1001:1002::/:/bin/sh\n' >>"$RFS/etc/passwd"
+	printf 'staff::50:\n' >>"$RFS/etc/group"
+	mkconfig
+	run nsinit exec --config config.json --user nopass --id "$ID" -- /bin/sh -c 'echo $(id -u):$(id -g)'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = 1001:1002 ]
+	run nsinit exec --config config.json --user nopass:staff --id "$ID" -- /bin/sh -c 'echo $(id -u):$(id -g)'
+	[ "$output" = 1001:50 ]
+}
+
+@test "hugepageLimits: an array as the OCI spec has it, applied or refused clearly" {
+	mkconfig '
+c["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4194304}]
+c["process"]["args"] = ["/bin/sleep", "1000"]'
+	if [ -d /sys/fs/cgroup/hugetlb ]; then
+		nsinit run --detach --config config.json --id "$ID" >"$T/log" 2>&1 </dev/null
+		[ "$(cat "$(cgroup_dir "$ID" hugetlb)/hugetlb.2MB.limit_in_bytes")" = 4194304 ]
+	else
+		# this host: the hugetlb controller is on no v1 hierarchy
+		run nsinit run --detach --config config.json --id "$ID"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"linux.resources.hugepageLimits: the hugetlb cgroup controller is not available on this host"* ]]
+		assert_gone "$ID"
+	fi
+	mkconfig 'c["linux"]["resources"]["hugepageLimits"] = {"2MB": 4194304}'
+	run nsinit exec --config config.json --id "$ID" -- true
+	[[ "$output" == *"field linux.resources.hugepageLimits: expected an array"* ]]
+	mkconfig 'c["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "../2MB", "limit": 1}]'
+	run nsinit exec --config config.json --id "$ID" -- true
+	[[ "$output" == *"hugepageLimits[0].pageSize: ../2MB is not a page size"* ]]
+}
+
+@test "a mount without destination, or with a mistyped one, is named by its path" {
+	mkconfig 'c["mounts"].append({"type": "tmpfs", "source": "tmpfs"})'
+	run nsinit exec --config config.json --id "$ID" -- true
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"field mounts[7].destination: missing"* ]]
+	mkconfig 'c["mounts"].append({"destination": 7, "type": "tmpfs", "source": "tmpfs"})'
+	run nsinit exec --config config.json --id "$ID" -- true
+	[[ "$output" == *"field mounts[7].destination: expected a string"* ]]
+	mkconfig 'c["linux"]["devices"] = [{"path": "/dev/fuse", "major": 10, "minor": 229}]'
+	run nsinit exec --config config.json --id "$ID" -- true
+	[[ "$output" == *"field linux.devices[0].type: missing"* ]]
+}
+
+@test "a script runs by its path: its interpreter gets the path as \$0" {
+	RFS=$T/rootfs
+	make_rootfs "$RFS"
+	printf '#!/bin/sh\necho "zero=$0 arg=$1"\n' >"$RFS/script.sh"
+	chmod 755 "$RFS/script.sh"
+	mkconfig
+	run nsinit exec --config config.json --id "$ID" -- /script.sh one
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "zero=/script.sh arg=one" ]
+}

@@ -174,3 +174,39 @@ c["process"]["args"] = ["/bin/sh", "-c", "read go; /lctest alloc 32; read done"]
 	grep -q "threshold: memory usage of $ID crossed 16777216 bytes" "$T/oom"
 	! grep -q "oom:" "$T/oom"
 }
+
+@test "kill --all freezes first: a process forking all the while leaves no child behind" {
+	# No pid namespace: the init's death does not take the others with it, kill --all must.
+	# The breeder comes after 1000 sleepers in pid order, so a sweep that signals the listed
+	# pids one by one reaches it last: what it forks meanwhile is on no list.
+	mkconfig '
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "pid"]
+c["linux"]["resources"]["pids"] = {"limit": 5000}
+c["process"]["args"] = ["/bin/sh", "-c", "for i in $(seq 1000); do sleep 1000 & done; /lctest breed 3000 & wait"]'
+	nsinit run --detach --config config.json --id "$ID" >"$T/log" 2>&1 </dev/null
+	wait_for '[ "$(nsinit ps --id "$ID" | wc -l)" -ge 1100 ]'
+	run nsinit kill --all --id "$ID" KILL
+	[ "$status" -eq 0 ]
+	# what was signalled dies; nothing forked in between is left running
+	wait_for '[ -z "$(nsinit ps --id "$ID")" ]' 5 || {
+		echo "left: $(nsinit ps --id "$ID" | wc -l) processes"
+		return 1
+	}
+	[ "$(state_field "$ID" status)" = stopped ]
+}
+
+@test "kill --all keeps a paused container paused, unless the signal kills it" {
+	mkconfig 'c["process"]["args"] = ["/bin/sh", "-c", "trap \"echo got-usr1 >> /dev/shm/log\" USR1; while :; do sleep 0.05; done"]'
+	nsinit run --detach --config config.json --id "$ID" >"$T/log" 2>&1 </dev/null
+	pid=$(state_field "$ID" pid)
+	nsinit pause --id "$ID"
+	run nsinit kill --all --id "$ID" USR1
+	[ "$status" -eq 0 ]
+	[ "$(state_field "$ID" status)" = paused ]
+	nsinit unpause --id "$ID"
+	wait_for 'grep -q got-usr1 "/proc/$pid/root/dev/shm/log" 2>/dev/null'
+	nsinit pause --id "$ID"
+	run nsinit kill --all --id "$ID" KILL
+	[ "$status" -eq 0 ]
+	wait_for '[ "$(state_field "$ID" status)" = stopped ]'
+}

@@ -117,3 +117,42 @@ start_sleeper() {
 	[ "$status" -eq 0 ]
 	[ "$(echo $output)" = "0 1 2 3" ]
 }
+
+@test "exec stops if it cannot leave the container's pid namespace after the clone" {
+	# setns back to our own pid namespace is made to fail through LD_PRELOAD, which needs a
+	# dynamic nsinit: the ASan one, or the release one's dynamic twin
+	local bin=$NSINIT
+	if ! ldd "$bin" >/dev/null 2>&1; then
+		bin=$BATS_TEST_DIRNAME/../build/release/nsinit-dynamic
+		[ -x "$bin" ] || skip "needs a dynamic nsinit (build/release/nsinit-dynamic)"
+	fi
+	command -v cc >/dev/null || skip "no C compiler to build the LD_PRELOAD shim"
+	cat >"$T/failsetns.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sched.h>
+/* the second setns into a pid namespace (going back after the clone) fails */
+int setns(int fd, int nstype)
+{
+	static int pid_calls;
+	int (*real)(int, int) = (int (*)(int, int))dlsym(RTLD_NEXT, "setns");
+	if (nstype == CLONE_NEWPID && ++pid_calls == 2) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return real(fd, nstype);
+}
+C
+	cc -shared -fPIC -o "$T/failsetns.so" "$T/failsetns.c" -ldl
+	start_sleeper
+	# KILL: the old code went on, and the ASan build then hung at exit (LeakSanitizer clones
+	# its tracer into the container's pid namespace) with SIGTERM blocked
+	run timeout -s KILL 60 env LD_PRELOAD="$T/failsetns.so" \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		"$bin" --root "$STATE" exec --id "$ID" -- /bin/true
+	echo "$output"
+	# SIGABRT: 128 + 6
+	[ "$status" -eq 134 ]
+	[[ "$output" == *"cannot go back to this process's pid namespace"* ]]
+}

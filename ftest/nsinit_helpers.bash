@@ -46,6 +46,12 @@ setup() {
 teardown() { nsinit_teardown; }
 
 nsinit_teardown() {
+	nsinit_teardown_state
+	cd / && rm -rf "$T"
+}
+
+# Deletes every container under the test's root and any cgroup of its ids left behind.
+nsinit_teardown_state() {
 	local id d
 	for d in "$STATE"/*/; do
 		[ -d "$d" ] || continue
@@ -55,13 +61,14 @@ nsinit_teardown() {
 	for d in /sys/fs/cgroup/*/lc-"$ID"* /sys/fs/cgroup/*/*/*/lc-"$ID"*; do
 		[ -d "$d" ] && rmdir "$d" 2>/dev/null
 	done
-	cd / && rm -rf "$T"
+	return 0
 }
 
 nsinit() { "$NSINIT" --root "$STATE" "$@"; }
 
-# Writes $T/config.json: the default config with the rootfs and the python statements given
-# (run with the config as c), e.g. mkconfig 'c["process"]["args"] = ["/lctest", "info"]'.
+# Writes $T/config.json: the default config with the rootfs ($RFS, else the shared one) and
+# the python statements given (run with the config as c), e.g.
+# mkconfig 'c["process"]["args"] = ["/lctest", "info"]'.
 mkconfig() {
 	"$NSINIT" config | python3 -c '
 import json, sys
@@ -70,7 +77,7 @@ c["root"]["path"] = sys.argv[1]
 c["linux"]["cgroupsPath"] = "lc-" + sys.argv[2]
 exec(sys.argv[3])
 json.dump(c, open(sys.argv[4], "w"), indent=1)
-' "$ROOTFS" "$ID" "${1:-pass}" "$T/config.json"
+' "${RFS:-$ROOTFS}" "$ID" "${1:-pass}" "$T/config.json"
 }
 
 # The value of KEY=... in $output.
@@ -109,4 +116,11 @@ assert_gone() {
 proc_gone() {
 	[ ! -d "/proc/$1" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ] ||
 		[ ! -d "/proc/$1" ]
+}
+
+# What a host directory holds, to compare before and after: every entry with its type, mode,
+# owner, size, link target and, for files, a checksum of the contents.
+snapshot() { # snapshot DIR
+	(cd "$1" && find . -printf '%p %y %m %U:%G %s %l\n' | sort)
+	find "$1" -type f -print0 | sort -z | xargs -0 -r md5sum
 }

@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +103,27 @@ struct lc_device_rule *lc_cgroup_device_rules(const struct lc_config *cfg, size_
 			                                    d->major, d->minor, "rwm"};
 	}
 	return v;
+}
+
+int lc_cgroup_hugepages(const char *dir, const char *suffix, const struct lc_resources *r,
+                        cm_err *err)
+{
+	if (r->n_hugepage_limits == 0)
+		return 0;
+	if (!dir)
+		return cm_err_set(err, ENOTSUP,
+		                  "linux.resources.hugepageLimits: the hugetlb cgroup controller "
+		                  "is not available on this host");
+	for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+		const struct lc_hugepage_limit *h = &r->hugepage_limits[i];
+		char file[64], value[32];
+		snprintf(file, sizeof(file), "hugetlb.%s.%s", h->page_size, suffix);
+		snprintf(value, sizeof(value), "%llu", (unsigned long long)h->limit);
+		if (lc_cg_write(dir, file, value, err) < 0)
+			return cm_err_wrap(err, "linux.resources.hugepageLimits[%zu] (%s pages)", i,
+			                   h->page_size);
+	}
+	return 0;
 }
 
 const char *lc_cgroup_dir(const struct lc_cgroup *cg, const char *ctrl)
@@ -209,22 +232,57 @@ int lc_cgroup_pids(const struct lc_cgroup *cg, pid_t **pids, size_t *n, cm_err *
 		return -1;
 	char *save = NULL;
 	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *end;
+		errno = 0;
+		long pid = strtol(l, &end, 10);
+		if (errno || *end || pid <= 0 || pid > INT32_MAX)
+			continue;
 		xgrow((void **)pids, &cap, *n + 1, sizeof(pid_t));
-		(*pids)[(*n)++] = (pid_t)atoi(l);
+		(*pids)[(*n)++] = (pid_t)pid;
 	}
 	return 0;
 }
 
-int lc_cgroup_signal_all(const struct lc_cgroup *cg, int sig, cm_err *err)
+/* Signals every pid listed, past any error: the first is reported. */
+static int signal_listed(const struct lc_cgroup *cg, int sig, cm_err *err)
 {
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n;
 	if (lc_cgroup_pids(cg, &pids, &n, err) < 0)
 		return -1;
+	int r = 0;
 	for (size_t i = 0; i < n; i++)
-		if (kill(pids[i], sig) < 0 && errno != ESRCH)
-			return cm_err_sys(err, "kill %d", (int)pids[i]);
-	return 0;
+		if (kill(pids[i], sig) < 0 && errno != ESRCH && r == 0)
+			r = cm_err_sys(err, "kill %d", (int)pids[i]);
+	return r;
+}
+
+/* v2 (5.14): the kernel kills the whole group itself, forks in flight included. */
+static int kill_v2(const struct lc_cgroup *cg)
+{
+	const char *d = lc_cgroup_dir(cg, "unified");
+	cm_err ignored;
+	return d ? lc_cg_write(d, "cgroup.kill", "1", &ignored) : -1;
+}
+
+/* Frozen while the list is read and signalled, a process can neither fork a child that escapes
+ * the list nor exit and have its pid reused by another process before its signal. A container
+ * that was paused stays paused, unless it is being killed. */
+int lc_cgroup_signal_all(const struct lc_cgroup *cg, int sig, cm_err *err)
+{
+	if (cg->n == 0)
+		return 0;
+	if (sig == SIGKILL && cg->version == 2 && kill_v2(cg) == 0)
+		return 0;
+	cm_err ferr;
+	bool was_frozen = lc_cgroup_is_frozen(cg);
+	/* without a freezer the list is signalled as it stands */
+	if (!was_frozen)
+		lc_cgroup_freeze(cg, true, &ferr);
+	int r = signal_listed(cg, sig, err);
+	if (!was_frozen || sig == SIGKILL)
+		lc_cgroup_freeze(cg, false, &ferr);
+	return r;
 }
 
 static void sleep_ms(long ms)
@@ -234,17 +292,76 @@ static void sleep_ms(long ms)
 		;
 }
 
+int lc_cg_wait_event(const char *dir, const char *want, int timeout_ms)
+{
+	char path[4096], buf[512];
+	snprintf(path, sizeof(path), "%s/cgroup.events", dir);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		buf[n > 0 ? n : 0] = '\0';
+		if (strstr(buf, want))
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+		                          (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0)
+			return errno = ETIMEDOUT, -1;
+		/* the kernel signals a change of cgroup.events as POLLPRI */
+		struct pollfd p = {.fd = fd, .events = POLLPRI};
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Waits a little for the group to empty: on v2 for cgroup.events to say so, on v1 (which has
+ * no such file) by sleeping. */
+static void wait_empty(const struct lc_cgroup *cg)
+{
+	const char *d = cg->version == 2 ? lc_cgroup_dir(cg, "unified") : NULL;
+	if (!d || lc_cg_wait_event(d, "populated 0", 1000) < 0)
+		sleep_ms(2);
+}
+
 /* rmdir fails with EBUSY while exiting tasks are still charged to the group: retry. */
-static int remove_dir(const char *dir, cm_err *err)
+static int remove_dir(const struct lc_cgroup *cg, const char *dir, cm_err *err)
 {
 	for (int i = 0; i < 500; i++) {
 		if (rmdir(dir) == 0 || errno == ENOENT)
 			return 0;
 		if (errno != EBUSY)
 			break;
-		sleep_ms(2);
+		wait_empty(cg);
 	}
 	return cm_err_sys(err, "remove cgroup %s", dir);
+}
+
+/* SIGKILL to what is in any of the groups, not only the one that lists every process: a
+ * creator killed while it added its child to the groups one by one left it in some only.
+ * Returns how many processes were found. */
+static size_t kill_stragglers(const struct lc_cgroup *cg)
+{
+	size_t found = 0;
+	for (size_t i = 0; i < cg->n; i++) {
+		struct lc_cgroup one = {.version = cg->version, .n = 1};
+		one.ctrl[0] = cg->ctrl[i];
+		one.dir[0] = cg->dir[i];
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+		cm_err ignored;
+		if (lc_cgroup_pids(&one, &pids, &n, &ignored) < 0)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			kill(pids[k], SIGKILL);
+		found += n;
+	}
+	return found;
 }
 
 static bool is_empty(const struct lc_cgroup *cg)
@@ -259,17 +376,17 @@ int lc_cgroup_destroy(const struct lc_cgroup *cg, cm_err *err)
 {
 	if (cg->n == 0)
 		return 0;
-	/* Freeze so nothing forks while being killed, kill, then thaw so SIGKILL is acted on. */
+	cm_err ignored;
 	for (int i = 0; i < 500 && !is_empty(cg); i++) {
-		lc_cgroup_freeze(cg, true, err);
-		lc_cgroup_signal_all(cg, SIGKILL, err);
-		lc_cgroup_freeze(cg, false, err);
+		lc_cgroup_signal_all(cg, SIGKILL, &ignored);
 		if (!is_empty(cg))
-			sleep_ms(2);
+			wait_empty(cg);
 	}
+	for (int i = 0; i < 500 && kill_stragglers(cg) > 0; i++)
+		wait_empty(cg);
 	int r = 0;
 	for (size_t i = 0; i < cg->n; i++)
-		if (remove_dir(cg->dir[i], err) < 0)
+		if (remove_dir(cg, cg->dir[i], err) < 0)
 			r = -1;
 	return r;
 }

@@ -39,6 +39,8 @@ int lc_cgroup_update(const struct lc_cgroup *cg, const struct lc_resources *r, c
 int lc_cgroup_freeze(const struct lc_cgroup *cg, bool frozen, cm_err *err);
 int lc_cgroup_is_frozen(const struct lc_cgroup *cg);
 int lc_cgroup_pids(const struct lc_cgroup *cg, pid_t **pids, size_t *n, cm_err *err);
+/* Signals every process in the group, frozen meanwhile (or, SIGKILL on v2, cgroup.kill);
+ * goes on past an error and reports the first. */
 int lc_cgroup_signal_all(const struct lc_cgroup *cg, int sig, cm_err *err);
 /* Kills what is left, waits for the groups to empty and removes them. */
 int lc_cgroup_destroy(const struct lc_cgroup *cg, cm_err *err);
@@ -74,7 +76,14 @@ struct lc_device_rule *lc_cgroup_device_rules(const struct lc_config *cfg, size_
 /* v2: the rules as an eBPF program attached to the group's directory. */
 int lc_cgroup_v2_devices(const char *dir, const struct lc_config *cfg, cm_err *err);
 int lc_cg_write(const char *dir, const char *file, const char *value, cm_err *err);
+/* Writes the hugepage limits into dir's hugetlb.<size>.<suffix> files (v1: limit_in_bytes,
+ * v2: max); dir NULL: the controller is missing, which is an error if limits are given. */
+int lc_cgroup_hugepages(const char *dir, const char *suffix, const struct lc_resources *r,
+                        cm_err *err);
 int lc_cg_read(const char *dir, const char *file, char *buf, size_t size, cm_err *err);
 uint64_t lc_cg_read_u64(const char *dir, const char *file);
+/* v2: waits up to timeout_ms for dir's cgroup.events to hold want ("frozen 1"), woken by the
+ * kernel's notification rather than by polling. -1 with ETIMEDOUT if it did not. */
+int lc_cg_wait_event(const char *dir, const char *want, int timeout_ms);
 
 #endif

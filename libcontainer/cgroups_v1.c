@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const controllers[] = {"memory", "pids",    "cpu",     "cpuacct",
-                                          "cpuset", "freezer", "devices", "blkio"};
+static const char *const controllers[] = {"memory",  "pids",    "cpu",   "cpuacct", "cpuset",
+                                          "freezer", "devices", "blkio", "hugetlb"};
 
 /* The caller's own group in controller ctrl, from /proc/self/cgroup ("4:memory:/a/b"). */
 static char *own_group(const char *ctrl)
@@ -163,7 +163,8 @@ int lc_cgroup_v1_update(const struct lc_cgroup *cg, const struct lc_resources *r
 	       write_i64(cg, "cpu", "cpu.cfs_quota_us", r->cpu_quota, err) ?:
 	       write_str(cg, "cpuset", "cpuset.cpus", r->cpu_cpus, err) ?:
 	       write_str(cg, "cpuset", "cpuset.mems", r->cpu_mems, err) ?:
-	       write_i64(cg, "blkio", "blkio.weight", r->blkio_weight, err);
+	       write_i64(cg, "blkio", "blkio.weight", r->blkio_weight, err) ?:
+	       lc_cgroup_hugepages(lc_cgroup_dir(cg, "hugetlb"), "limit_in_bytes", r, err);
 }
 
 void lc_cgroup_v1_resolve(const char *path, struct lc_cgroup *cg)

@@ -27,8 +27,9 @@ static char *own_group(void)
 	return xstrdup("/");
 }
 
-/* mkdir -p, enabling the controllers for the children of every ancestor on the way. */
-static int make_group(const char *dir, cm_err *err)
+/* mkdir -p, enabling the controllers for the children of every ancestor on the way; hugetlb
+ * only when the container asks for hugepage limits. */
+static int make_group(const char *dir, bool hugetlb, cm_err *err)
 {
 	_cleanup_free_ char *p = xstrdup(dir);
 	size_t base = strlen("/sys/fs/cgroup");
@@ -39,10 +40,11 @@ static int make_group(const char *dir, cm_err *err)
 		snprintf(parent, sizeof(parent), "%.*s", (int)(strrchr(p, '/') - p), p);
 		/* each controller separately: one that is absent must not stop the others */
 		static const char *const ctrls[] = {"+memory", "+pids", "+cpu", "+cpuset", "+io"};
-		for (size_t i = 0; i < CM_ARRAY_SIZE(ctrls); i++) {
-			cm_err ignored;
+		cm_err ignored;
+		for (size_t i = 0; i < CM_ARRAY_SIZE(ctrls); i++)
 			lc_cg_write(parent, "cgroup.subtree_control", ctrls[i], &ignored);
-		}
+		if (hugetlb)
+			lc_cg_write(parent, "cgroup.subtree_control", "+hugetlb", &ignored);
 		if (mkdir(p, 0755) < 0 && errno != EEXIST)
 			return cm_err_sys(err, "create cgroup %s", p);
 		if (!s)
@@ -95,7 +97,7 @@ int lc_cgroup_v2_update(const struct lc_cgroup *cg, const struct lc_resources *r
 	if (r->blkio_weight != LC_UNSET &&
 	    write_val(d, "io.weight", 1 + (r->blkio_weight - 10) * 9999 / 990, err) < 0)
 		return -1;
-	return 0;
+	return lc_cgroup_hugepages(d, "max", r, err);
 }
 
 void lc_cgroup_v2_resolve(const char *path, struct lc_cgroup *cg)
@@ -113,7 +115,8 @@ void lc_cgroup_v2_resolve(const char *path, struct lc_cgroup *cg)
 int lc_cgroup_v2_setup(const struct lc_cgroup *cg, const struct lc_config *cfg, cm_err *err)
 {
 	const char *dir = cg->dir[0];
-	if (make_group(dir, err) < 0 || lc_cgroup_v2_devices(dir, cfg, err) < 0)
+	if (make_group(dir, cfg->resources.n_hugepage_limits > 0, err) < 0 ||
+	    lc_cgroup_v2_devices(dir, cfg, err) < 0)
 		return -1;
 	return lc_cgroup_v2_update(cg, &cfg->resources, err);
 }
@@ -123,13 +126,9 @@ int lc_cgroup_v2_freeze(const struct lc_cgroup *cg, bool frozen, cm_err *err)
 	const char *d = lc_cgroup_dir(cg, "unified");
 	if (lc_cg_write(d, "cgroup.freeze", frozen ? "1" : "0", err) < 0)
 		return -1;
-	for (int i = 0; frozen && i < 1000; i++) {
-		if (lc_cgroup_is_frozen(cg))
-			return 0;
-		struct timespec ts = {0, 1000000};
-		nanosleep(&ts, NULL);
-	}
-	return frozen ? cm_err_set(err, EBUSY, "%s did not freeze", d) : 0;
+	if (frozen && lc_cg_wait_event(d, "frozen 1", 1000) < 0)
+		return cm_err_set(err, EBUSY, "%s did not freeze", d);
+	return 0;
 }
 
 static uint64_t keyed(const char *dir, const char *file, const char *key)

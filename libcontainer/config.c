@@ -126,6 +126,9 @@ void lc_config_free(struct lc_config *c)
 	for (size_t i = 0; i < c->resources.n_devices; i++)
 		free(c->resources.devices[i].access);
 	free(c->resources.devices);
+	for (size_t i = 0; i < c->resources.n_hugepage_limits; i++)
+		free(c->resources.hugepage_limits[i].page_size);
+	free(c->resources.hugepage_limits);
 	free_seccomp(c->seccomp);
 	cm_strv_free(c->masked_paths);
 	cm_strv_free(c->readonly_paths);
@@ -225,6 +228,21 @@ static int get_u32(json_t *v, const char *path, uint32_t *out, cm_err *err)
 	return 0;
 }
 
+/* A uid or gid: 4294967295 is (uid_t)-1, which setresuid takes as "leave unchanged". */
+static int get_id(json_t *v, const char *path, uint32_t *out, cm_err *err)
+{
+	int64_t n;
+	if (get_i64(v, path, &n, err) < 0 || n < 0 || n > LC_ID_MAX)
+		return wrong_type(err, path, "an id from 0 to 4294967294");
+	*out = (uint32_t)n;
+	return 0;
+}
+
+static int missing(cm_err *err, const char *path, const char *field)
+{
+	return cm_err_set(err, EINVAL, "field %s.%s: missing", path, field);
+}
+
 static int get_strv(json_t *v, const char *path, char ***out, cm_err *err)
 {
 	if (json_is_null(v))
@@ -292,9 +310,9 @@ static int parse_idmap(json_t *o, const char *path, void *arr, size_t i, cm_err 
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("containerID"))
-			r = get_u32(v, sub, &m->container_id, err), have[0] = true;
+			r = get_id(v, sub, &m->container_id, err), have[0] = true;
 		else if (FIELD("hostID"))
-			r = get_u32(v, sub, &m->host_id, err), have[1] = true;
+			r = get_id(v, sub, &m->host_id, err), have[1] = true;
 		else if (FIELD("size"))
 			r = get_u32(v, sub, &m->size, err), have[2] = true;
 		else
@@ -302,9 +320,10 @@ static int parse_idmap(json_t *o, const char *path, void *arr, size_t i, cm_err 
 		if (r < 0)
 			return -1;
 	}
-	if (!have[0] || !have[1] || !have[2])
-		return cm_err_set(err, EINVAL, "field %s: needs containerID, hostID and size",
-		                  path);
+	static const char *const names[] = {"containerID", "hostID", "size"};
+	for (size_t k = 0; k < 3; k++)
+		if (!have[k])
+			return missing(err, path, names[k]);
 	return 0;
 }
 
@@ -336,7 +355,7 @@ static int parse_mount(json_t *o, const char *path, void *arr, size_t i, cm_err 
 			return -1;
 	}
 	if (!m->destination)
-		return cm_err_set(err, EINVAL, "field %s.destination: missing", path);
+		return missing(err, path, "destination");
 	return 0;
 }
 
@@ -344,13 +363,17 @@ static int parse_user(json_t *o, const char *path, struct lc_process *p, cm_err 
 {
 	const char *key;
 	json_t *v;
+	if (!json_object_get(o, "uid"))
+		return missing(err, path, "uid");
+	if (!json_object_get(o, "gid"))
+		return missing(err, path, "gid");
 	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("uid"))
-			r = get_u32(v, sub, &p->uid, err);
+			r = get_id(v, sub, &p->uid, err);
 		else if (FIELD("gid"))
-			r = get_u32(v, sub, &p->gid, err);
+			r = get_id(v, sub, &p->gid, err);
 		else if (FIELD("umask") && json_is_null(v))
 			r = 0;
 		else if (FIELD("additionalGids")) {
@@ -361,7 +384,7 @@ static int parse_user(json_t *o, const char *path, struct lc_process *p, cm_err 
 			r = 0;
 			for (size_t j = 0; r == 0 && j < p->n_additional_gids; j++) {
 				_cleanup_free_ char *e = xasprintf("%s[%zu]", sub, j);
-				r = get_u32(json_array_get(v, j), e, &p->additional_gids[j], err);
+				r = get_id(json_array_get(v, j), e, &p->additional_gids[j], err);
 			}
 		} else
 			r = unsupported(err, path, key);
@@ -415,7 +438,11 @@ static int parse_rlimit(json_t *o, const char *path, void *arr, size_t i, cm_err
 			return -1;
 	}
 	if (!rl->type)
-		return cm_err_set(err, EINVAL, "field %s.type: missing", path);
+		return missing(err, path, "type");
+	if (!json_object_get(o, "soft"))
+		return missing(err, path, "soft");
+	if (!json_object_get(o, "hard"))
+		return missing(err, path, "hard");
 	return 0;
 }
 
@@ -494,7 +521,7 @@ static int parse_namespace(json_t *o, const char *path, void *arr, size_t i, cm_
 			return unsupported(err, path, key);
 	}
 	if (ns->type < 0)
-		return cm_err_set(err, EINVAL, "field %s.type: missing", path);
+		return missing(err, path, "type");
 	return 0;
 }
 
@@ -521,16 +548,23 @@ static int parse_device(json_t *o, const char *path, void *arr, size_t i, cm_err
 		else if (FIELD("fileMode"))
 			r = get_u32(v, sub, &d->file_mode, err);
 		else if (FIELD("uid"))
-			r = get_u32(v, sub, &d->uid, err);
+			r = get_id(v, sub, &d->uid, err);
 		else if (FIELD("gid"))
-			r = get_u32(v, sub, &d->gid, err);
+			r = get_id(v, sub, &d->gid, err);
 		else
 			r = unsupported(err, path, key);
 		if (r < 0)
 			return -1;
 	}
-	if (!d->path || !d->type)
-		return cm_err_set(err, EINVAL, "field %s: needs type and path", path);
+	if (!d->type)
+		return missing(err, path, "type");
+	if (!d->path)
+		return missing(err, path, "path");
+	/* a fifo is no device: only the others need their numbers */
+	if (d->type != 'p' && !json_object_get(o, "major"))
+		return missing(err, path, "major");
+	if (d->type != 'p' && !json_object_get(o, "minor"))
+		return missing(err, path, "minor");
 	return 0;
 }
 
@@ -541,6 +575,8 @@ static int parse_device_rule(json_t *o, const char *path, void *arr, size_t i, c
 	json_t *v;
 	d->type = 'a';
 	d->major = d->minor = -1;
+	if (!json_object_get(o, "allow"))
+		return missing(err, path, "allow");
 	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
@@ -627,13 +663,38 @@ static int parse_single(json_t *o, const char *path, const char *field, int64_t 
 	return 0;
 }
 
+/* {"pageSize": "2MB", "limit": 209715200}: an array of these, as the OCI spec has it. */
+static int parse_hugepage(json_t *o, const char *path, void *arr, size_t i, cm_err *err)
+{
+	struct lc_hugepage_limit *h = (struct lc_hugepage_limit *)arr + i;
+	const char *key;
+	json_t *v;
+	json_object_foreach (o, key, v) {
+		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
+		int r;
+		if (FIELD("pageSize"))
+			r = get_str(v, sub, &h->page_size, err);
+		else if (FIELD("limit"))
+			r = get_u64(v, sub, &h->limit, err);
+		else
+			r = unsupported(err, path, key);
+		if (r < 0)
+			return -1;
+	}
+	if (!h->page_size)
+		return missing(err, path, "pageSize");
+	if (!json_object_get(o, "limit"))
+		return missing(err, path, "limit");
+	return 0;
+}
+
 static int parse_resources(json_t *o, const char *path, struct lc_resources *r, cm_err *err)
 {
 	const char *key;
 	json_t *v;
 	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
-		if (!FIELD("devices") && want_object(v, sub, err) < 0)
+		if (!FIELD("devices") && !FIELD("hugepageLimits") && want_object(v, sub, err) < 0)
 			return -1;
 		int rc;
 		if (FIELD("memory"))
@@ -647,6 +708,9 @@ static int parse_resources(json_t *o, const char *path, struct lc_resources *r, 
 		else if (FIELD("devices"))
 			rc = get_array(v, sub, (void **)&r->devices, &r->n_devices,
 			               sizeof(struct lc_device_rule), parse_device_rule, err);
+		else if (FIELD("hugepageLimits"))
+			rc = get_array(v, sub, (void **)&r->hugepage_limits, &r->n_hugepage_limits,
+			               sizeof(struct lc_hugepage_limit), parse_hugepage, err);
 		else
 			rc = unsupported(err, path, key);
 		if (rc < 0)
@@ -676,8 +740,12 @@ static int parse_seccomp_arg(json_t *o, const char *path, void *arr, size_t i, c
 		if (r < 0)
 			return -1;
 	}
+	if (!json_object_get(o, "index"))
+		return missing(err, path, "index");
+	if (!json_object_get(o, "value"))
+		return missing(err, path, "value");
 	if (!a->op)
-		return cm_err_set(err, EINVAL, "field %s.op: missing", path);
+		return missing(err, path, "op");
 	return 0;
 }
 
@@ -704,8 +772,10 @@ static int parse_seccomp_rule(json_t *o, const char *path, void *arr, size_t i, 
 		if (r < 0)
 			return -1;
 	}
-	if (!s->names || !s->action)
-		return cm_err_set(err, EINVAL, "field %s: needs names and action", path);
+	if (!s->names)
+		return missing(err, path, "names");
+	if (!s->action)
+		return missing(err, path, "action");
 	return 0;
 }
 
@@ -733,7 +803,7 @@ static int parse_seccomp(json_t *o, const char *path, struct lc_config *c, cm_er
 			return -1;
 	}
 	if (!s->default_action)
-		return cm_err_set(err, EINVAL, "field %s.defaultAction: missing", path);
+		return missing(err, path, "defaultAction");
 	return 0;
 }
 

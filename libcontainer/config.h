@@ -12,6 +12,10 @@
 
 #define LC_UNSET INT64_MIN /* an optional number that was not given */
 
+/* The largest uid or gid: 4294967295 is (uid_t)-1, which setresuid and setresgid take as
+ * "leave this one unchanged", so a process asked to run as it would stay root. */
+#define LC_ID_MAX 4294967294u
+
 struct lc_idmap {
 	uint32_t container_id;
 	uint32_t host_id;
@@ -83,6 +87,11 @@ struct lc_device_rule {
 	char *access;  /* "rwm" */
 };
 
+struct lc_hugepage_limit {
+	char *page_size; /* "2MB", "1GB", "64KB" */
+	uint64_t limit;  /* bytes */
+};
+
 struct lc_resources {
 	int64_t memory_limit; /* bytes; LC_UNSET, or -1 for unlimited */
 	int64_t memory_reservation;
@@ -96,6 +105,8 @@ struct lc_resources {
 	int64_t blkio_weight;
 	struct lc_device_rule *devices;
 	size_t n_devices;
+	struct lc_hugepage_limit *hugepage_limits;
+	size_t n_hugepage_limits;
 };
 
 struct lc_seccomp_arg {

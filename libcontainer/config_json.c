@@ -116,6 +116,14 @@ static json_t *resources_json(const struct lc_resources *r)
 		json_array_append_new(dev, e);
 	}
 	json_object_set_new(o, "devices", dev);
+	if (r->n_hugepage_limits) {
+		json_t *h = json_array();
+		for (size_t i = 0; i < r->n_hugepage_limits; i++)
+			json_array_append_new(h, json_pack("{s:s,s:o}", "pageSize",
+			                                   r->hugepage_limits[i].page_size, "limit",
+			                                   u64_json(r->hugepage_limits[i].limit)));
+		json_object_set_new(o, "hugepageLimits", h);
+	}
 	json_object_size(mem) ? json_object_set_new(o, "memory", mem) : json_decref(mem);
 	json_object_size(cpu) ? json_object_set_new(o, "cpu", cpu) : json_decref(cpu);
 	if (r->pids_limit != LC_UNSET)

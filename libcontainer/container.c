@@ -63,17 +63,34 @@ void lc_factory_free(struct lc_factory *f)
 	free(f);
 }
 
+/* A container's directory: DT_UNKNOWN (some filesystems report nothing else) is asked of
+ * fstatat, and a symlink is never one. */
+static bool is_container_dir(int dirfd, const struct dirent *e)
+{
+	struct stat st;
+	if (e->d_name[0] == '.')
+		return false;
+	if (e->d_type != DT_UNKNOWN)
+		return e->d_type == DT_DIR;
+	return fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
 int lc_factory_list(struct lc_factory *f, char ***ids, cm_err *err)
 {
 	int fd = openat(f->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d)
+	if (fd < 0)
 		return cm_err_sys(err, "list %s", f->root);
+	_cleanup_closedir_ DIR *d = fdopendir(fd);
+	if (!d) {
+		cm_err_sys(err, "list %s", f->root);
+		close(fd);
+		return -1;
+	}
 	char **v = xcalloc(1, sizeof(char *));
 	size_t n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)))
-		if (e->d_name[0] != '.' && e->d_type == DT_DIR)
+		if (is_container_dir(dirfd(d), e))
 			cm_strv_push(&v, &n, xstrdup(e->d_name));
 	*ids = v;
 	return 0;
@@ -114,17 +131,27 @@ void lc_container_free(struct lc_container *c)
 	free(c);
 }
 
-/* Removes what create made: used when create fails and by delete. */
+/* Removes what create made, whatever a create killed half-way left there (temporary files
+ * too): used when create fails and by delete. */
 static int remove_state(struct lc_container *c, cm_err *err)
 {
-	static const char *const files[] = {"state.json", "config.json", "exec.fifo"};
-	for (size_t i = 0; i < CM_ARRAY_SIZE(files); i++)
-		if (unlinkat(c->dirfd, files[i], 0) < 0 && errno != ENOENT)
-			return cm_err_sys(err, "remove %s/%s/%s", c->f->root, c->state.id,
-			                  files[i]);
-	if (unlinkat(c->f->rootfd, c->state.id, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return cm_err_sys(err, "remove %s/%s", c->f->root, c->state.id);
-	return 0;
+	int fd = openat(c->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return cm_err_sys(err, "list %s/%s", c->f->root, c->state.id);
+	}
+	struct dirent *e;
+	int r = 0;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    unlinkat(c->dirfd, e->d_name, 0) < 0 && errno != ENOENT && r == 0)
+			r = cm_err_sys(err, "remove %s/%s/%s", c->f->root, c->state.id, e->d_name);
+	closedir(d);
+	if (r == 0 && unlinkat(c->f->rootfd, c->state.id, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = cm_err_sys(err, "remove %s/%s", c->f->root, c->state.id);
+	return r;
 }
 
 /* The config lives in config.json; create works from the caller's and parses none back. */
@@ -160,7 +187,7 @@ static int make_fifo(struct lc_container *c, int *fd, cm_err *err)
 	if (mkfifoat(c->dirfd, "exec.fifo", 0600) < 0)
 		return cm_err_sys(err, "create exec.fifo");
 	/* O_RDWR: opening does not wait for a writer; the child reads one byte to start */
-	*fd = openat(c->dirfd, "exec.fifo", O_RDWR | O_CLOEXEC);
+	*fd = openat(c->dirfd, "exec.fifo", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (*fd < 0)
 		return cm_err_sys(err, "open exec.fifo");
 	return 0;
@@ -195,21 +222,27 @@ static int spawn_init(struct lc_container *c, const struct lc_config *cfg, struc
 	return 0;
 }
 
+/* state.json comes first, before any cgroup or process exists, naming the cgroups that will
+ * be made and the process making them: wherever a create is killed, what it leaves is listed
+ * and deleted like any container (a directory without state.json holds nothing else). The pid
+ * is added once the init is ready. */
 static int create_in(struct lc_container *c, const struct lc_config *cfg, struct lc_create_opts *o,
                      cm_err *err)
 {
-	char cwd[PATH_MAX];
-	if (save_config(c, cfg, err) < 0)
-		return -1;
+	char cwd[PATH_MAX], st;
 	c->state.bundle = xstrdup(o->bundle ? o->bundle : getcwd(cwd, sizeof(cwd)) ? cwd : ".");
 	c->state.rootfs = resolve_rootfs(cfg, c->state.bundle);
 	c->arg0 = xstrdup(cfg->process.args[0]);
 	c->state.created = (long long)time(NULL);
+	c->state.creator = getpid();
+	if (cm_proc_stat(c->state.creator, &c->state.creator_start_time, &st) < 0)
+		return cm_err_sys(err, "read /proc/%d/stat", (int)c->state.creator);
 	_cleanup_free_ char *cgpath =
 	    cfg->cgroups_path ? xstrdup(cfg->cgroups_path) : xasprintf("lc-%s", c->state.id);
 	/* the parent makes the groups while the child starts (process.c) */
 	lc_cgroup_resolve(cgpath, &c->state.cgroup);
-	if (spawn_init(c, cfg, o, err) < 0)
+	if (lc_state_write(c->dirfd, &c->state, err) < 0 || save_config(c, cfg, err) < 0 ||
+	    spawn_init(c, cfg, o, err) < 0)
 		return -1;
 	return lc_state_write(c->dirfd, &c->state, err);
 }
@@ -222,7 +255,7 @@ int lc_container_create(struct lc_factory *f, const char *id, const struct lc_co
 	if (mkdirat(f->rootfd, id, 0711) < 0)
 		return errno == EEXIST ? cm_err_set(err, EEXIST, "container %s already exists", id)
 		                       : cm_err_sys(err, "create %s/%s", f->root, id);
-	int dirfd = openat(f->rootfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dirfd = openat(f->rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0) {
 		cm_err_sys(err, "open %s/%s", f->root, id);
 		unlinkat(f->rootfd, id, AT_REMOVEDIR);
@@ -248,7 +281,9 @@ int lc_container_load(struct lc_factory *f, const char *id, struct lc_container 
 {
 	if (check_id(id, err) < 0)
 		return -1;
-	int dirfd = openat(f->rootfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* O_NOFOLLOW: a symlink planted in the root is no container, and delete would
+	 * otherwise remove the files of the directory it points to */
+	int dirfd = openat(f->rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0)
 		return errno == ENOENT ? cm_err_set(err, ENOENT, "container %s does not exist", id)
 		                       : cm_err_sys(err, "open %s/%s", f->root, id);
@@ -259,13 +294,18 @@ int lc_container_load(struct lc_factory *f, const char *id, struct lc_container 
 		lc_container_free(c);
 		return cm_err_wrap(err, "load container %s", id);
 	}
+	if (!c->state.id || strcmp(c->state.id, id) != 0) {
+		free(c->state.id);
+		c->state.id = xstrdup(id);
+	}
 	*out = c;
 	return 0;
 }
 
 int lc_container_start(struct lc_container *c, cm_err *err)
 {
-	_cleanup_close_ int fd = openat(c->dirfd, "exec.fifo", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	_cleanup_close_ int fd =
+	    openat(c->dirfd, "exec.fifo", O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		return cm_err_set(err, EINVAL, "container %s was already started", c->state.id);
 	if (fd < 0 && errno == ENXIO)
@@ -335,12 +375,16 @@ long long lc_container_created(const struct lc_container *c)
 
 const char *lc_status_name(enum lc_status s)
 {
-	static const char *const names[] = {"created", "running", "paused", "stopped"};
+	static const char *const names[] = {"created", "running", "paused", "stopped", "creating"};
 	return names[s];
 }
 
 enum lc_status lc_container_status(struct lc_container *c)
 {
+	/* no pid yet: being created, or what a create that died left (it never will be) */
+	if (c->state.pid == 0)
+		return cm_proc_alive(c->state.creator, c->state.creator_start_time) ? LC_CREATING
+		                                                                    : LC_STOPPED;
 	if (!cm_proc_alive(c->state.pid, c->state.start_time))
 		return LC_STOPPED;
 	if (faccessat(c->dirfd, "exec.fifo", F_OK, 0) == 0)
@@ -406,8 +450,10 @@ int lc_container_kill(struct lc_container *c, int sig, bool all, cm_err *err)
 {
 	if (all)
 		return lc_cgroup_signal_all(&c->state.cgroup, sig, err);
-	if (lc_container_status(c) == LC_STOPPED)
-		return cm_err_set(err, ESRCH, "container %s is not running", c->state.id);
+	enum lc_status st = lc_container_status(c);
+	if (st == LC_STOPPED || st == LC_CREATING)
+		return cm_err_set(err, ESRCH, "container %s is %s: no process to signal",
+		                  c->state.id, lc_status_name(st));
 	if (lc_container_pidfd(c, err) < 0)
 		return -1;
 	if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0)
@@ -417,24 +463,22 @@ int lc_container_kill(struct lc_container *c, int sig, bool all, cm_err *err)
 
 int lc_container_delete(struct lc_container *c, bool force, cm_err *err)
 {
+	cm_err ignored;
 	enum lc_status st = lc_container_status(c);
-	if (st == LC_RUNNING || st == LC_PAUSED) {
-		if (!force)
-			return cm_err_set(err, EBUSY,
-			                  "container %s is %s: stop it or force the delete",
-			                  c->state.id, lc_status_name(st));
-	}
-	if (st != LC_STOPPED) {
-		lc_cgroup_freeze(&c->state.cgroup, false, err);
-		if (lc_container_pidfd(c, err) >= 0)
+	if (st != LC_STOPPED && st != LC_CREATED && !force)
+		return cm_err_set(err, EBUSY, "container %s is %s: stop it or force the delete",
+		                  c->state.id, lc_status_name(st));
+	if (st != LC_STOPPED && c->state.pid > 0) {
+		if (lc_container_pidfd(c, &ignored) >= 0)
 			syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
-		lc_cgroup_signal_all(&c->state.cgroup, SIGKILL, err);
+		lc_cgroup_signal_all(&c->state.cgroup, SIGKILL, &ignored);
 		if (lc_wait_exit(c, 10000) < 0)
 			return cm_err_set(err, ETIMEDOUT, "container %s: init did not die",
 			                  c->state.id);
 	} else if (c->is_parent) {
 		lc_wait_exit(c, 0);
 	}
+	/* what is left in the cgroups (a create killed after its init joined them) dies there */
 	if (lc_cgroup_destroy(&c->state.cgroup, err) < 0 || remove_state(c, err) < 0)
 		return cm_err_wrap(err, "delete container %s", c->state.id);
 	return 0;

@@ -21,7 +21,8 @@ enum lc_status {
 	LC_CREATED,
 	LC_RUNNING,
 	LC_PAUSED,
-	LC_STOPPED
+	LC_STOPPED,
+	LC_CREATING /* state.json written, the init not ready yet (OCI's "creating") */
 };
 
 struct lc_create_opts {

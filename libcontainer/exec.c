@@ -4,11 +4,13 @@
 #include "libcontainer/container.h"
 #include "libcontainer/container_int.h"
 #include "libcontainer/process.h"
+#include "libcontainer/user.h"
 #include "common/cleanup.h"
 #include "common/pty.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,7 +38,10 @@ int lc_container_exec(struct lc_container *c, struct lc_exec_opts *o, pid_t *pid
 	memcpy(req.stdio, o->stdio, sizeof(req.stdio));
 	if (o->user) {
 		/* the container's own /etc/passwd, seen through its init's root */
-		_cleanup_free_ char *root = xasprintf("/proc/%d/root", (int)c->state.pid);
+		_cleanup_free_ char *path = xasprintf("/proc/%d/root", (int)c->state.pid);
+		_cleanup_close_ int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (root < 0)
+			return cm_err_sys(err, "open %s", path);
 		if (lc_parse_user(o->user, root, &req.uid, &req.gid, err) < 0)
 			return -1;
 		req.has_user = true;

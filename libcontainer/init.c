@@ -2,6 +2,7 @@
  * and exec): system calls only, errors reported to the parent as {step, errno, index}. */
 #define _GNU_SOURCE
 #include "libcontainer/init.h"
+#include "libcontainer/inroot.h"
 #include "common/spawn.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -94,28 +96,32 @@ static size_t str_len(const char *s)
 	return n;
 }
 
-static void write_file(const struct lc_plan *p, const char *path, const char *value, int step,
-                       int index)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		fail(p, step, index);
-	ssize_t n;
-	do
-		n = write(fd, value, str_len(value));
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		fail(p, step, index);
-	close(fd);
-}
-
 static void set_limits(const struct lc_plan *p)
 {
 	for (int r = 0; r < RLIM_NLIMITS; r++)
 		if (p->rlimit_set[r] && setrlimit((__rlimit_resource_t)r, &p->rlimits[r]) < 0)
 			fail(p, LC_STEP_RLIMIT, r);
-	if (p->oom_score_adj)
-		write_file(p, "/proc/self/oom_score_adj", p->oom_score_adj, LC_STEP_OOM_SCORE, -1);
+}
+
+/* "/" of this process, to resolve its paths inside: after pivot_root (or setns into the
+ * container's mount namespace) that is the container's root, and its /proc magic links
+ * (/proc/self/fd/N, /proc/self/exe) could still lead to what the runtime holds open. */
+static int open_root(const struct lc_plan *p, int step)
+{
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fail(p, step, -1);
+	return fd;
+}
+
+static void enter_cwd(const struct lc_plan *p)
+{
+	int root = open_root(p, LC_STEP_CWD);
+	int fd = lc_inroot_open(root, p->cwd, O_PATH | O_DIRECTORY, LC_IN_ROOT);
+	if (fd < 0 || fchdir(fd) < 0)
+		fail(p, LC_STEP_CWD, -1);
+	close(fd);
+	close(root);
 }
 
 static void change_user(const struct lc_plan *p)
@@ -130,7 +136,96 @@ static void change_user(const struct lc_plan *p)
 		fail(p, LC_STEP_SETUID, -1);
 }
 
-static void lock_down(const struct lc_plan *p)
+static bool may_execute(int fd, const char *path)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return false;
+	if (!S_ISREG(st.st_mode))
+		return errno = EACCES, false;
+	if (faccessat(fd, "", X_OK, AT_EMPTY_PATH) == 0)
+		return true;
+	/* faccessat2 (5.8) takes AT_EMPTY_PATH; before it (or forbidden by a seccomp filter
+	 * loaded earlier), the path itself, just resolved inside the root */
+	return (errno == EINVAL || errno == ENOSYS || errno == EPERM) && access(path, X_OK) == 0;
+}
+
+/* Follows a script's "#!" interpreter, and the interpreter's if it is a script too, as deep
+ * as the kernel does: each is resolved inside the root, so that "#!/proc/self/exe" (or an
+ * interpreter that is a symlink to it) is refused. Run, it would be the runtime's own binary
+ * on the host, which the container's root could then rewrite. What cannot be read or found
+ * is left for exec to report. -1 with errno ELOOP for a magic link. */
+static int check_interpreters(int root, const char *path)
+{
+	char buf[256], next[256];
+	const char *cur = path;
+	for (int depth = 0; depth < 5; depth++) {
+		int fd = lc_inroot_open(root, cur, O_RDONLY | O_NONBLOCK | O_NOCTTY, LC_IN_ROOT);
+		if (fd < 0)
+			return errno == ELOOP ? -1 : 0;
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		close(fd);
+		if (n < 2 || buf[0] != '#' || buf[1] != '!')
+			return 0;
+		buf[n] = '\0';
+		const char *s = buf + 2 + strspn(buf + 2, " \t");
+		size_t len = strcspn(s, " \t\n");
+		if (len == 0 || len >= sizeof(next))
+			return 0;
+		memcpy(next, s, len);
+		next[len] = '\0';
+		fd = lc_inroot_open(root, next, O_PATH, LC_IN_ROOT);
+		if (fd < 0)
+			return errno == ELOOP ? -1 : 0;
+		close(fd);
+		cur = next;
+	}
+	return 0;
+}
+
+/* The first candidate that exists inside the root and may be executed, opened: known before
+ * the start signal so that create reports a missing command. The fd is what gets exec'd, so
+ * a symlink in the rootfs to /proc/self/exe (the runtime's own binary on the host) or to
+ * an fd the runtime holds is refused, not run. */
+static int find_exec(const struct lc_plan *p, int *which)
+{
+	if (p->exec_fd >= 0)
+		return p->exec_fd;
+	int last = ENOENT, root = open_root(p, LC_STEP_FIND_EXEC);
+	for (int i = 0; p->exec_candidates[i]; i++) {
+		int fd = lc_inroot_open(root, p->exec_candidates[i], O_PATH, LC_IN_ROOT);
+		if (fd >= 0 && may_execute(fd, p->exec_candidates[i])) {
+			if (check_interpreters(root, p->exec_candidates[i]) < 0)
+				fail(p, LC_STEP_INTERPRETER, i);
+			close(root);
+			*which = i;
+			return fd;
+		}
+		if (errno != ENOENT && errno != ENOTDIR)
+			last = errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	errno = last;
+	fail(p, LC_STEP_FIND_EXEC, -1);
+}
+
+static void exec_fd(const struct lc_plan *p, int fd, int which)
+{
+	syscall(SYS_execveat, fd, "", p->argv, p->envp, AT_EMPTY_PATH);
+	if (fd == p->exec_fd)
+		return;
+	/* ENOENT: a script, whose interpreter would be handed /dev/fd/N, closed by then (and a
+	 * $0 it does not expect); ENOSYS or EPERM: no execveat (valgrind), or a seccomp filter
+	 * forbids it. Then by the path, resolved inside the root a moment ago. */
+	if (errno == ENOENT || errno == ENOSYS || errno == EPERM)
+		execve(p->exec_candidates[which], p->argv, p->envp);
+}
+
+/* Drops what the process may do, in the order the kernel allows it; the executable is found
+ * as the user it runs as (its permissions count), before a seccomp filter that might forbid
+ * the calls the safe lookup makes. Returns the executable's fd. */
+static int lock_down(const struct lc_plan *p, int *which)
 {
 	if (lc_caps_drop_bounding(&p->caps) < 0)
 		fail(p, LC_STEP_BOUNDING, -1);
@@ -142,25 +237,10 @@ static void lock_down(const struct lc_plan *p)
 		fail(p, LC_STEP_CAPS, -1);
 	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(p, LC_STEP_NO_NEW_PRIVS, -1);
+	int fd = find_exec(p, which);
 	if (p->no_new_privs && lc_bpf_load(&p->bpf) < 0)
 		fail(p, LC_STEP_SECCOMP, -1);
-}
-
-/* The first candidate that exists and may be executed; known before the start signal so that
- * create reports a missing command. */
-static int find_exec(const struct lc_plan *p)
-{
-	if (p->exec_fd >= 0)
-		return 0;
-	int last = ENOENT;
-	for (int i = 0; p->exec_candidates[i]; i++) {
-		if (access(p->exec_candidates[i], X_OK) == 0)
-			return i;
-		if (errno != ENOENT && errno != ENOTDIR)
-			last = errno;
-	}
-	errno = last;
-	fail(p, LC_STEP_FIND_EXEC, -1);
+	return fd;
 }
 
 static void wait_for_start(const struct lc_plan *p)
@@ -192,23 +272,16 @@ void lc_init_run(const struct lc_plan *p)
 	if (p->domainname && setdomainname(p->domainname, str_len(p->domainname)) < 0)
 		fail(p, LC_STEP_DOMAINNAME, -1);
 	int step = 0, index = -1;
-	if (!p->join_only && lc_rootfs_prepare(p, &step, &index) < 0)
-		fail(p, step, index);
-	for (size_t i = 0; p->sysctl_paths && p->sysctl_paths[i]; i++)
-		write_file(p, p->sysctl_paths[i], p->sysctl_values[i], LC_STEP_SYSCTL, (int)i);
-	if (!p->join_only && lc_rootfs_finish(p, &step, &index) < 0)
+	if (!p->join_only &&
+	    (lc_rootfs_prepare(p, &step, &index) < 0 || lc_rootfs_finish(p, &step, &index) < 0))
 		fail(p, step, index);
 	set_limits(p);
-	if (p->cwd && chdir(p->cwd) < 0)
-		fail(p, LC_STEP_CWD, -1);
-	lock_down(p);
-	int which = find_exec(p);
+	if (p->cwd)
+		enter_cwd(p);
+	int which = -1, fd = lock_down(p, &which);
 	wait_for_parent(p, 'c'); /* the parent has put us in the container's cgroups */
 	report_ready(p);
 	wait_for_start(p);
-	if (p->exec_fd >= 0)
-		syscall(SYS_execveat, p->exec_fd, "", p->argv, p->envp, AT_EMPTY_PATH);
-	else
-		execve(p->exec_candidates[which], p->argv, p->envp);
+	exec_fd(p, fd, which);
 	fail(p, LC_STEP_EXEC, which);
 }

@@ -33,8 +33,8 @@ enum lc_step {
 	LC_STEP_READONLY,
 	LC_STEP_ROOT_READONLY,
 	LC_STEP_SYSCTL,
+	LC_STEP_SYSCTL_NOT_PROC,
 	LC_STEP_RLIMIT,
-	LC_STEP_OOM_SCORE,
 	LC_STEP_CWD,
 	LC_STEP_BOUNDING,
 	LC_STEP_GROUPS,
@@ -45,6 +45,7 @@ enum lc_step {
 	LC_STEP_SECCOMP,
 	LC_STEP_SIGNALS,
 	LC_STEP_FIND_EXEC,
+	LC_STEP_INTERPRETER,
 	LC_STEP_EXEC,
 	LC_STEP_COUNT
 };
@@ -74,8 +75,9 @@ struct lc_mount_op {
 	unsigned long propagation;   /* MS_SHARED... (with MS_REC) to apply after; 0: none */
 	const char *data;
 	bool dest_is_file;
-	int userns_fd;     /* LC_OP_IDMAP: a user namespace holding the mapping */
-	bool wait_cgroups; /* binds the container's cgroups: wait until the parent made them */
+	bool source_in_bundle; /* bind: source is relative to the bundle and may not leave it */
+	int userns_fd;         /* LC_OP_IDMAP: a user namespace holding the mapping */
+	bool wait_cgroups;     /* binds the container's cgroups: wait until the parent made them */
 };
 
 struct lc_dev_node {
@@ -108,6 +110,7 @@ struct lc_plan {
 	const char *domainname;
 
 	const char *rootfs; /* absolute host path */
+	const char *bundle; /* relative bind sources are resolved beneath it; NULL: none */
 	unsigned long root_propagation;
 	bool root_readonly;
 	struct lc_mount_op *ops;
@@ -123,7 +126,6 @@ struct lc_plan {
 
 	struct rlimit rlimits[RLIM_NLIMITS];
 	bool rlimit_set[RLIM_NLIMITS];
-	const char *oom_score_adj; /* NULL: leave */
 	const char *cwd;
 
 	uid_t uid;
@@ -147,10 +149,14 @@ int lc_init_wait_byte(const struct lc_plan *p, char want);
 __attribute__((noreturn)) void lc_init_run(const struct lc_plan *p);
 
 /* Child-side pieces (rootfs.c, mounts.c), system calls only. Each returns -1 with errno set
- * and *index naming the failing item. */
+ * and *index naming the failing item. Every path into the rootfs is resolved inside it
+ * (inroot.h) and the operation done on the fd that came back. */
+/* Mounts, /dev nodes and links, masked paths, sysctls, read-only paths, then pivot_root. */
 int lc_rootfs_prepare(const struct lc_plan *p, int *step, int *index);
 int lc_rootfs_finish(const struct lc_plan *p, int *step, int *index);
-int lc_mount_op_run(int rootfd, const struct lc_mount_op *op);
+/* Runs one mount operation; bundlefd resolves a bind source relative to the bundle. Returns
+ * -2 if the destination could not be made or opened, -1 if the mount failed. */
+int lc_mount_op_run(int rootfd, int bundlefd, const struct lc_mount_op *op);
 int lc_open_in_root(int rootfd, const char *rel, bool create, bool file);
 
 #endif

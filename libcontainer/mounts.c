@@ -3,6 +3,7 @@
  * image cannot redirect a mount onto the host. */
 #define _GNU_SOURCE
 #include "libcontainer/mounts.h"
+#include "libcontainer/inroot.h"
 #include "libcontainer/validate.h"
 #include "libcontainer/namespaces.h"
 #include "common/cleanup.h"
@@ -12,7 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
-#include <linux/openat2.h>
+#include <limits.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -105,12 +106,6 @@ static struct lc_mount_op *add_op(struct lc_plan *p, size_t *cap)
 	return op;
 }
 
-static bool is_file(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
-}
-
 #define BIND_ATTR_FLAGS                                                                            \
 	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | \
 	 MS_STRICTATIME)
@@ -173,13 +168,32 @@ static int plan_cgroup(struct lc_plan *p, size_t *cap, const struct lc_mount *m,
 	return 0;
 }
 
-static char *bind_source(const struct lc_mount *m, const char *bundle)
+/* A bind mount's source: an absolute path is the host's, as the config's author gave it; a
+ * relative one is the bundle's and may not leave it, neither by ".." nor through a symlink
+ * (the rootfs, which usually sits in the bundle, is someone else's tree). The child opens it
+ * again the same way (open_source), so what is checked here is what gets mounted. */
+static int plan_bind_source(struct lc_mount_op *op, const struct lc_mount *m, const char *bundle,
+                            size_t i, cm_err *err)
 {
-	if (!m->source)
-		return xstrdup("");
-	if (m->source[0] == '/' || !bundle)
-		return xstrdup(m->source);
-	return xasprintf("%s/%s", bundle, m->source);
+	const char *src = m->source ? m->source : "";
+	op->source = xstrdup(src);
+	op->source_in_bundle = src[0] != '/';
+	struct stat st;
+	if (!op->source_in_bundle) {
+		op->dest_is_file = stat(src, &st) == 0 && !S_ISDIR(st.st_mode);
+		return 0;
+	}
+	_cleanup_close_ int dir = open(bundle ? bundle : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return cm_err_sys(err, "open the bundle %s", bundle ? bundle : ".");
+	_cleanup_close_ int fd = lc_inroot_open(dir, src, O_PATH, LC_BENEATH);
+	if (fd < 0 && errno == EXDEV)
+		return cm_err_set(err, EXDEV,
+		                  "field mounts[%zu].source: %s leads out of the bundle %s (a "
+		                  "relative source must stay in it; give a host path absolute)",
+		                  i, src, bundle ? bundle : ".");
+	op->dest_is_file = fd >= 0 && fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode);
+	return 0;
 }
 
 int lc_mounts_plan(const struct lc_config *cfg, const char *bundle, const struct lc_cgroup *cg,
@@ -204,10 +218,12 @@ int lc_mounts_plan(const struct lc_config *cfg, const char *bundle, const struct
 		if (lc_mount_is_bind(m) || sysfs_bind) {
 			/* sysfs belongs to a network namespace: without its own, bind the host's */
 			op->kind = m->n_uid_mappings ? LC_OP_IDMAP : LC_OP_BIND;
-			op->source = sysfs_bind ? xstrdup("/sys") : bind_source(m, bundle);
+			if (sysfs_bind)
+				op->source = xstrdup("/sys");
+			else if (plan_bind_source(op, m, bundle, i, err) < 0)
+				return -1;
 			op->flags = MS_BIND | (o.flags & MS_REC) | (sysfs_bind ? MS_REC : 0);
 			op->remount_flags = o.flags & BIND_ATTR_FLAGS;
-			op->dest_is_file = is_file(op->source);
 			if (op->kind == LC_OP_IDMAP &&
 			    lc_userns_for_mapping(m->uid_mappings, m->n_uid_mappings,
 			                          m->gid_mappings, m->n_gid_mappings,
@@ -242,95 +258,81 @@ void lc_mounts_plan_free(struct lc_plan *p)
 
 /* ---- in the child: system calls only ---- */
 
-static int openat2_in_root(int rootfd, const char *rel, int flags)
+/* Whether the last component of rel (between its last '/' and end) is "." or "..". */
+static bool dot_component(const char *rel, size_t end)
 {
-	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = RESOLVE_IN_ROOT};
-	if (!*rel)
-		rel = ".";
-	int fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
-	/* before 5.6 (and under valgrind) there is no openat2: resolve without the guard */
-	if (fd < 0 && errno == ENOSYS)
-		fd = openat(rootfd, rel, flags | O_CLOEXEC);
-	return fd;
+	size_t start = end;
+	while (start > 0 && rel[start - 1] != '/')
+		start--;
+	size_t n = end - start;
+	return (n == 1 && rel[start] == '.') ||
+	       (n == 2 && rel[start] == '.' && rel[start + 1] == '.');
+}
+
+/* Makes what is missing of rel: directories, and if file a last empty regular file to mount
+ * over. Each component is made relative to its parent, which was opened inside the root, and
+ * is never followed: a symlink standing there is left alone (and resolved inside the root
+ * when the whole path is opened again). */
+static int make_path(int rootfd, const char *rel, bool file)
+{
+	char buf[PATH_MAX], name[NAME_MAX + 1];
+	size_t len = strlen(rel);
+	if (len >= sizeof(buf))
+		return errno = ENAMETOOLONG, -1;
+	memcpy(buf, rel, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if ((buf[i] != '/' && buf[i] != '\0') || buf[i - 1] == '/' || dot_component(buf, i))
+			continue;
+		bool last = buf[i + strspn(buf + i, "/")] == '\0';
+		char saved = buf[i];
+		buf[i] = '\0';
+		int parent = lc_inroot_open_parent(rootfd, buf, name, sizeof(name));
+		buf[i] = saved;
+		if (parent < 0)
+			return -1;
+		int r = last && file ? mknodat(parent, name, S_IFREG | 0644, 0)
+		                     : mkdirat(parent, name, 0755);
+		int e = errno;
+		close(parent);
+		if (r < 0 && e != EEXIST)
+			return errno = e, -1;
+		if (last)
+			break;
+	}
+	return 0;
 }
 
 /* Opens rel under rootfd (O_PATH), creating missing directories and, if file, a last empty
  * file to mount over. */
 int lc_open_in_root(int rootfd, const char *rel, bool create, bool file)
 {
-	int fd = openat2_in_root(rootfd, rel, O_PATH);
+	int fd = lc_inroot_open(rootfd, rel, O_PATH, LC_IN_ROOT);
 	if (fd >= 0 || errno != ENOENT || !create)
 		return fd;
-	char buf[4096];
-	size_t len = 0;
-	while (rel[len] && len < sizeof(buf) - 1) {
-		buf[len] = rel[len];
-		len++;
-	}
-	buf[len] = '\0';
-	for (size_t i = 0; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		bool last = buf[i] == '\0';
-		buf[i] = '\0';
-		char *slash = strrchr(buf, '/');
-		int parent =
-		    slash ? (*slash = '\0', openat2_in_root(rootfd, buf, O_PATH)) : dup(rootfd);
-		if (slash)
-			*slash = '/';
-		if (parent < 0)
-			return -1;
-		const char *name = slash ? slash + 1 : buf;
-		int r = 0;
-		if (last && file) {
-			int f =
-			    openat(parent, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-			r = f < 0 && errno != EEXIST && errno != ELOOP ? -1 : 0;
-			if (f >= 0)
-				close(f);
-		} else if (*name && mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
-			r = -1;
-		close(parent);
-		if (r < 0)
-			return -1;
-		if (!last)
-			buf[i] = '/';
-	}
-	return openat2_in_root(rootfd, rel, O_PATH);
-}
-
-static void fd_path(char out[32], int fd)
-{
-	const char prefix[] = "/proc/self/fd/";
-	char digits[12];
-	int n = 0;
-	do
-		digits[n++] = (char)('0' + fd % 10);
-	while ((fd /= 10) > 0);
-	size_t i = 0;
-	for (; prefix[i]; i++)
-		out[i] = prefix[i];
-	while (n > 0)
-		out[i++] = digits[--n];
-	out[i] = '\0';
-}
-
-/* Applies flags or propagation to what is now mounted at rel. */
-static int remount_at(int rootfd, const char *rel, unsigned long flags)
-{
-	int fd = openat2_in_root(rootfd, rel, O_PATH);
-	if (fd < 0)
+	if (make_path(rootfd, rel, file) < 0)
 		return -1;
-	char target[32];
-	fd_path(target, fd);
-	int r = mount("none", target, "none", flags, NULL);
+	return lc_inroot_open(rootfd, rel, O_PATH, LC_IN_ROOT);
+}
+
+static int close_keep_errno(int fd, int r)
+{
 	int saved = errno;
 	close(fd);
 	errno = saved;
 	return r;
 }
 
-/* move_mount onto the destination's fd itself: it does not follow a /proc/self/fd link */
+/* Applies flags or propagation to what is now mounted at rel. */
+static int remount_at(int rootfd, const char *rel, unsigned long flags)
+{
+	int fd = lc_inroot_open(rootfd, rel, O_PATH, LC_IN_ROOT);
+	if (fd < 0)
+		return -1;
+	char target[32];
+	lc_fd_path(target, fd);
+	return close_keep_errno(fd, mount("none", target, "none", flags, NULL));
+}
+
 /* mount(2) flags as mount_setattr(2) attributes. */
 static uint64_t attrs_of(unsigned long flags)
 {
@@ -340,12 +342,13 @@ static uint64_t attrs_of(unsigned long flags)
 	       ((flags & MS_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
 }
 
-static int idmapped_bind(const struct lc_mount_op *op, int target_fd)
+/* move_mount onto the destination's fd itself: it does not follow a /proc/self/fd link */
+static int idmapped_bind(const struct lc_mount_op *op, int source_fd, int target_fd)
 {
-	unsigned int tree_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+	unsigned int tree_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH;
 	if (op->flags & MS_REC)
 		tree_flags |= AT_RECURSIVE;
-	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, op->source, tree_flags);
+	int tree = (int)syscall(SYS_open_tree, source_fd, "", tree_flags);
 	if (tree < 0)
 		return -1;
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP,
@@ -357,28 +360,47 @@ static int idmapped_bind(const struct lc_mount_op *op, int target_fd)
 	if (r == 0)
 		r = (int)syscall(SYS_move_mount, tree, "", target_fd, "",
 		                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
-	int saved = errno;
-	close(tree);
-	errno = saved;
-	return r;
+	return close_keep_errno(tree, r);
 }
 
 static int setattr_tree(int rootfd, const struct lc_mount_op *op)
 {
-	int fd = openat2_in_root(rootfd, op->dest, O_PATH);
+	int fd = lc_inroot_open(rootfd, op->dest, O_PATH, LC_IN_ROOT);
 	if (fd < 0)
 		return -1;
 	struct mount_attr attr = {.attr_set = 0};
 	attr.attr_set |= attrs_of(op->remount_flags);
-	int r = (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
-	                     sizeof(attr));
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return r;
+	return close_keep_errno(fd,
+	                        (int)syscall(SYS_mount_setattr, fd, "",
+	                                     AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)));
 }
 
-int lc_mount_op_run(int rootfd, const struct lc_mount_op *op)
+/* A bind mount's source: a host path as the config gives it, or one relative to the bundle
+ * that may not leave it (not by "..", nor by a symlink the rootfs holds). */
+static int open_source(const struct lc_mount_op *op, int bundlefd)
+{
+	if (op->source_in_bundle)
+		return lc_inroot_open(bundlefd, op->source, O_PATH, LC_BENEATH);
+	return open(op->source, O_PATH | O_CLOEXEC);
+}
+
+static int bind_at(const struct lc_mount_op *op, int bundlefd, int target_fd, const char *target)
+{
+	int src = open_source(op, bundlefd);
+	if (src < 0)
+		return -1;
+	int r;
+	if (op->kind == LC_OP_IDMAP) {
+		r = idmapped_bind(op, src, target_fd);
+	} else {
+		char source[32];
+		lc_fd_path(source, src);
+		r = mount(source, target, "none", op->flags, NULL);
+	}
+	return close_keep_errno(src, r);
+}
+
+int lc_mount_op_run(int rootfd, int bundlefd, const struct lc_mount_op *op)
 {
 	if (op->kind == LC_OP_SETATTR)
 		return setattr_tree(rootfd, op);
@@ -388,17 +410,13 @@ int lc_mount_op_run(int rootfd, const struct lc_mount_op *op)
 	if (fd < 0)
 		return -2; /* the destination, not the mount, failed */
 	char target[32];
-	fd_path(target, fd);
+	lc_fd_path(target, fd);
 	int r;
-	if (op->kind == LC_OP_IDMAP)
-		r = idmapped_bind(op, fd);
-	else if (op->kind == LC_OP_BIND)
-		r = mount(op->source, target, "none", op->flags, NULL);
+	if (op->kind == LC_OP_IDMAP || op->kind == LC_OP_BIND)
+		r = bind_at(op, bundlefd, fd, target);
 	else
 		r = mount(op->source, target, op->fstype, op->flags, op->data);
-	int saved = errno;
-	close(fd);
-	errno = saved;
+	close_keep_errno(fd, 0);
 	if (r < 0)
 		return -1;
 	if (op->kind == LC_OP_BIND && op->remount_flags &&

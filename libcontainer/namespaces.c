@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,13 +82,19 @@ int lc_userns_for_mapping(const struct lc_idmap *uid, size_t n_uid, const struct
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int pidfd = -1;
+	pid_t parent = getpid();
 	struct clone_args args = {.flags = CLONE_NEWUSER | CLONE_PIDFD,
 	                          .pidfd = (uint64_t)(uintptr_t)&pidfd,
 	                          .exit_signal = SIGCHLD};
 	long pid = lc_clone(&args);
-	if (pid == 0)
+	if (pid == 0) {
+		/* only a holder of the namespace until killed; and if the parent is killed first
+		 * (nobody else knows of this process), with it */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(1);
 		for (;;)
-			pause(); /* only a holder of the namespace until killed */
+			pause();
+	}
 	int saved = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)

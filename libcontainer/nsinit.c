@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "libcontainer/container.h"
 #include "libcontainer/process.h"
+#include "libcontainer/user.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/pty.h"
@@ -293,11 +294,14 @@ static int apply_process_flags(struct args *a, struct lc_config *cfg, const char
 	}
 	p->terminal = a->tty;
 	if (a->user) {
-		_cleanup_free_ char *root = cfg->root_path[0] == '/'
+		_cleanup_free_ char *path = cfg->root_path[0] == '/'
 		                                ? xstrdup(cfg->root_path)
 		                                : xasprintf("%s/%s", bundle, cfg->root_path);
+		_cleanup_close_ int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		uid_t uid;
 		gid_t gid;
+		if (root < 0)
+			return cm_err_sys(err, "open the rootfs %s", path);
 		if (lc_parse_user(a->user, root, &uid, &gid, err) < 0)
 			return -1;
 		p->uid = uid;
@@ -583,8 +587,12 @@ static int cmd_list(struct args *a)
 		return die(&err);
 	for (size_t i = 0; ids[i]; i++) {
 		struct lc_container *c;
-		if (lc_container_load(f, ids[i], &c, &err) < 0)
+		if (lc_container_load(f, ids[i], &c, &err) < 0) {
+			/* still listed: a container nobody can see is one nobody deletes */
+			printf("%s\t0\tunknown\n", ids[i]);
+			fprintf(stderr, "nsinit: %s\n", err.msg);
 			continue;
+		}
 		printf("%s\t%d\t%s\n", ids[i], (int)lc_container_pid(c),
 		       lc_status_name(lc_container_status(c)));
 		lc_container_free(c);

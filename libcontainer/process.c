@@ -6,6 +6,7 @@
 #include "libcontainer/rootfs.h"
 #include "libcontainer/validate.h"
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
 
@@ -51,8 +52,8 @@ static const char *const step_names[LC_STEP_COUNT] = {
     [LC_STEP_READONLY] = "make read-only",
     [LC_STEP_ROOT_READONLY] = "make the rootfs read-only",
     [LC_STEP_SYSCTL] = "write sysctl",
+    [LC_STEP_SYSCTL_NOT_PROC] = "write sysctl outside procfs:",
     [LC_STEP_RLIMIT] = "setrlimit",
-    [LC_STEP_OOM_SCORE] = "write oom_score_adj",
     [LC_STEP_CWD] = "chdir to",
     [LC_STEP_BOUNDING] = "drop bounding capabilities",
     [LC_STEP_GROUPS] = "setgroups",
@@ -63,6 +64,7 @@ static const char *const step_names[LC_STEP_COUNT] = {
     [LC_STEP_SECCOMP] = "load the seccomp filter",
     [LC_STEP_SIGNALS] = "reset signals",
     [LC_STEP_FIND_EXEC] = "find executable",
+    [LC_STEP_INTERPRETER] = "find the interpreter of",
     [LC_STEP_EXEC] = "exec",
 };
 
@@ -110,8 +112,6 @@ static void plan_limits(const struct lc_config *c, struct lc_plan *p)
 		p->rlimits[r].rlim_max = c->process.rlimits[i].hard;
 		p->rlimit_set[r] = true;
 	}
-	if (c->process.oom_score_adj != LC_UNSET)
-		p->oom_score_adj = xasprintf("%lld", (long long)c->process.oom_score_adj);
 }
 
 static int open_joins(const struct lc_config *c, pid_t join_pid, struct lc_plan *p, cm_err *err)
@@ -154,8 +154,8 @@ static void plan_free(struct lc_plan *p)
 	lc_rootfs_plan_free(p);
 	cm_strv_free(p->sysctl_paths);
 	cm_strv_free(p->sysctl_values);
-	free((char *)p->oom_score_adj);
 	free((char *)p->rootfs);
+	free((char *)p->bundle);
 	free(p->groups);
 	lc_bpf_free(&p->bpf);
 	cm_strv_free(p->exec_candidates);
@@ -171,6 +171,7 @@ static int plan_rootfs(const struct lc_spawn_req *r, struct lc_plan *p, cm_err *
 	if (!abs)
 		return cm_err_sys(err, "rootfs %s", joined);
 	p->rootfs = abs;
+	p->bundle = r->bundle ? xstrdup(r->bundle) : NULL;
 	p->root_readonly = c->root_readonly;
 	if (c->rootfs_propagation)
 		p->root_propagation = lc_propagation_flags(c->rootfs_propagation);
@@ -250,6 +251,7 @@ static const char *report_object(const struct lc_plan *p, const struct lc_config
 	case LC_STEP_READONLY:
 		return i >= 0 ? p->readonly[i] : "";
 	case LC_STEP_SYSCTL:
+	case LC_STEP_SYSCTL_NOT_PROC:
 		return i >= 0 ? p->sysctl_paths[i] : "";
 	case LC_STEP_DEVICE:
 		return i >= 0 && (size_t)i < p->n_devs ? p->devs[i].path : "";
@@ -258,6 +260,8 @@ static const char *report_object(const struct lc_plan *p, const struct lc_config
 	case LC_STEP_FIND_EXEC:
 	case LC_STEP_EXEC:
 		return p->argv[0];
+	case LC_STEP_INTERPRETER:
+		return i >= 0 ? p->exec_candidates[i] : p->argv[0];
 	}
 	return NULL;
 }
@@ -274,13 +278,15 @@ static int report_error(const struct lc_plan *p, const struct lc_config *c,
 	return cm_err_errno(err, rep->errnum, "container init: %s", step);
 }
 
-/* Reads the child's next report: 1 and rep filled, or 0 at EOF (it exec'd or died). */
-static int read_report(int fd, struct lc_report *rep, cm_err *err)
+/* Reads the child's next report: 1 and rep filled, or 0 at EOF (it exec'd or died).
+ * ECONNRESET says the child exited with bytes of ours unread ('c' sent while it was failing);
+ * the kernel reports that before the queued report, once, so read again. */
+static int read_report_flags(int fd, struct lc_report *rep, int flags, cm_err *err)
 {
 	ssize_t n;
 	do
-		n = recv(fd, rep, sizeof(*rep), 0);
-	while (n < 0 && errno == EINTR);
+		n = recv(fd, rep, sizeof(*rep), flags);
+	while (n < 0 && (errno == EINTR || errno == ECONNRESET));
 	if (n < 0)
 		return cm_err_sys(err, "read the container's report");
 	if (n == 0)
@@ -288,6 +294,11 @@ static int read_report(int fd, struct lc_report *rep, cm_err *err)
 	if (n != sizeof(*rep))
 		return cm_err_set(err, EIO, "short report from the container");
 	return 1;
+}
+
+static int read_report(int fd, struct lc_report *rep, cm_err *err)
+{
+	return read_report_flags(fd, rep, 0, err);
 }
 
 static void reap(int pidfd)
@@ -347,12 +358,25 @@ static int enter_pid_ns(const struct lc_spawn_req *r, int *saved, cm_err *err)
 	return 0;
 }
 
+/* Going back cannot be allowed to fail: this thread's children would be born in the
+ * container's pid namespace from then on (every later fork, posix_spawn or clone of a caller
+ * that may be a daemon with threads), and no error returned now could undo that, since the
+ * caller cannot leave the namespace either. The process stops here instead, before it makes
+ * another child. */
 static void leave_pid_ns(int saved)
 {
-	if (saved >= 0) {
-		setns(saved, CLONE_NEWPID);
-		close(saved);
+	if (saved < 0)
+		return;
+	if (setns(saved, CLONE_NEWPID) < 0) {
+		int e = errno;
+		fprintf(stderr,
+		        "libcontainer: cannot go back to this process's pid namespace after "
+		        "cloning into a container's (%s): stopping rather than putting "
+		        "every later child into the container\n",
+		        strerror(e));
+		abort();
 	}
+	close(saved);
 }
 
 static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], pid_t *pid,
@@ -369,6 +393,9 @@ static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], 
 	    .flags = clone_flags(r), .pidfd = (uint64_t)(uintptr_t)pidfd, .exit_signal = SIGCHLD};
 	long child = lc_clone(&args);
 	if (child == 0) {
+		/* the parent's end: held here too, the child would never see EOF when the parent
+		 * dies, and would wait for it for ever */
+		close(sv[0]);
 		p->sync_fd = sv[1];
 		lc_init_run(p);
 	}
@@ -386,9 +413,26 @@ static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], 
  * of them; 'c' once it is in them). The first move of a task into a v1 cgroup waits for an RCU
  * grace period (several milliseconds when cold), better spent in parallel. The child waits for
  * 'c' before it reports ready, so it never execs outside its cgroups. */
+/* Written by the parent through the host's /proc, before the child does anything: the
+ * child's own /proc, once in the container, is the rootfs's to fake. */
+static int set_oom_score(const struct lc_config *c, pid_t pid, cm_err *err)
+{
+	if (c->process.oom_score_adj == LC_UNSET)
+		return 0;
+	char path[64], value[32];
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)pid);
+	snprintf(value, sizeof(value), "%lld", (long long)c->process.oom_score_adj);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || cm_write_all(fd, value, strlen(value)) < 0)
+		return cm_err_sys(err, "process.oomScoreAdj: write %s to %s", value, path);
+	return 0;
+}
+
 static int parent_setup(const struct lc_spawn_req *r, const struct lc_plan *p, pid_t pid, int fd,
                         cm_err *err)
 {
+	if (set_oom_score(r->cfg, pid, err) < 0)
+		return -1;
 	if (p->userns && lc_write_idmaps(pid, r->cfg->uid_mappings, r->cfg->n_uid_mappings,
 	                                 r->cfg->gid_mappings, r->cfg->n_gid_mappings, err) < 0)
 		return -1;
@@ -423,6 +467,7 @@ int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_ou
 	close(sv[1]);
 	_cleanup_close_ int fd = sv[0];
 	struct lc_report rep = {0, 0, -1};
+	cm_err ignored;
 	if (rc == 0 && (rc = parent_setup(r, &plan, pid, fd, err)) == 0) {
 		int got = read_report(fd, &rep, err);
 		if (got < 0)
@@ -431,7 +476,7 @@ int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_ou
 			rc = cm_err_set(err, EIO, "the container init died before it was ready");
 		else if (rep.step != LC_STEP_READY)
 			rc = report_error(&plan, r->cfg, &rep, err);
-	} else if (pidfd >= 0 && recv(fd, &rep, sizeof(rep), MSG_DONTWAIT) == sizeof(rep) &&
+	} else if (pidfd >= 0 && read_report_flags(fd, &rep, MSG_DONTWAIT, &ignored) == 1 &&
 	           rep.step != LC_STEP_READY) {
 		/* the child failed first (and so could not join its cgroups): its reason counts */
 		rc = report_error(&plan, r->cfg, &rep, err);
@@ -453,54 +498,5 @@ int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_ou
 	*pidfd_out = pidfd;
 	if (sync_out)
 		*sync_out = cm_steal_fd(fd);
-	return 0;
-}
-
-/* ---- users ---- */
-
-/* Looks name up in a passwd/group-style file: the third field, and the fourth if gid. */
-static int lookup_id(const char *file, const char *name, unsigned *id, unsigned *gid)
-{
-	_cleanup_fclose_ FILE *f = fopen(file, "re");
-	char line[1024];
-	while (f && fgets(line, sizeof(line), f)) {
-		char *fields[4] = {0};
-		char *save = NULL, *s = line;
-		for (int i = 0; i < 4; i++, s = NULL)
-			fields[i] = strtok_r(s, ":\n", &save);
-		if (fields[0] && fields[2] && strcmp(fields[0], name) == 0) {
-			*id = (unsigned)strtoul(fields[2], NULL, 10);
-			if (gid && fields[3])
-				*gid = (unsigned)strtoul(fields[3], NULL, 10);
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static bool numeric(const char *s)
-{
-	return *s && strspn(s, "0123456789") == strlen(s);
-}
-
-int lc_parse_user(const char *spec, const char *rootfs, uid_t *uid, gid_t *gid, cm_err *err)
-{
-	_cleanup_free_ char *copy = xstrdup(spec);
-	char *g = strchr(copy, ':');
-	if (g)
-		*g++ = '\0';
-	unsigned u = 0, gg = 0;
-	_cleanup_free_ char *passwd = xasprintf("%s/etc/passwd", rootfs ? rootfs : "");
-	_cleanup_free_ char *group = xasprintf("%s/etc/group", rootfs ? rootfs : "");
-	if (numeric(copy))
-		u = gg = (unsigned)strtoul(copy, NULL, 10);
-	else if (lookup_id(passwd, copy, &u, &gg) < 0)
-		return cm_err_set(err, ENOENT, "user %s: not in %s", copy, passwd);
-	if (g && numeric(g))
-		gg = (unsigned)strtoul(g, NULL, 10);
-	else if (g && lookup_id(group, g, &gg, NULL) < 0)
-		return cm_err_set(err, ENOENT, "group %s: not in %s", g, group);
-	*uid = u;
-	*gid = gg;
 	return 0;
 }

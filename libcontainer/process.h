@@ -36,7 +36,5 @@ struct lc_spawn_req {
 int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid, int *pidfd, int *sync_fd,
                      cm_err *err);
 int lc_process_wait_exec(int sync_fd, const char *what, cm_err *err);
-/* "4000" or "4000:4000" or a name from the rootfs's /etc/passwd and /etc/group. */
-int lc_parse_user(const char *spec, const char *rootfs, uid_t *uid, gid_t *gid, cm_err *err);
 
 #endif

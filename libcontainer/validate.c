@@ -7,6 +7,7 @@
 #include "common/cleanup.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -145,12 +146,122 @@ static int check_process(const struct lc_process *p, cm_err *err)
 	return 0;
 }
 
+static int check_idmaps(const struct lc_idmap *m, size_t n, const char *field, cm_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t last_c = (uint64_t)m[i].container_id + m[i].size - 1;
+		uint64_t last_h = (uint64_t)m[i].host_id + m[i].size - 1;
+		if (m[i].size == 0 || last_c > LC_ID_MAX || last_h > LC_ID_MAX)
+			return cm_err_set(
+			    err, EINVAL,
+			    "field %s[%zu]: ids %u to %llu and %u to %llu: a size of 1 "
+			    "or more, and ids up to 4294967294",
+			    field, i, m[i].container_id, (unsigned long long)last_c, m[i].host_id,
+			    (unsigned long long)last_h);
+	}
+	return 0;
+}
+
+static int check_id(uint32_t id, const char *field, cm_err *err)
+{
+	if (id > LC_ID_MAX)
+		return cm_err_set(err, EINVAL, "field %s: expected an id from 0 to 4294967294",
+		                  field);
+	return 0;
+}
+
+/* Every uid and gid the config gives: (uid_t)-1 would mean "unchanged" to the kernel. */
+static int check_ids(const struct lc_config *c, cm_err *err)
+{
+	char field[64];
+	if (check_id(c->process.uid, "process.user.uid", err) < 0 ||
+	    check_id(c->process.gid, "process.user.gid", err) < 0)
+		return -1;
+	for (size_t i = 0; i < c->process.n_additional_gids; i++) {
+		snprintf(field, sizeof(field), "process.user.additionalGids[%zu]", i);
+		if (check_id(c->process.additional_gids[i], field, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < c->n_devices; i++) {
+		snprintf(field, sizeof(field), "linux.devices[%zu].uid", i);
+		if (check_id(c->devices[i].uid, field, err) < 0)
+			return -1;
+		snprintf(field, sizeof(field), "linux.devices[%zu].gid", i);
+		if (check_id(c->devices[i].gid, field, err) < 0)
+			return -1;
+	}
+	if (check_idmaps(c->uid_mappings, c->n_uid_mappings, "linux.uidMappings", err) < 0 ||
+	    check_idmaps(c->gid_mappings, c->n_gid_mappings, "linux.gidMappings", err) < 0)
+		return -1;
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		const struct lc_mount *m = &c->mounts[i];
+		snprintf(field, sizeof(field), "mounts[%zu].uidMappings", i);
+		if (check_idmaps(m->uid_mappings, m->n_uid_mappings, field, err) < 0)
+			return -1;
+		snprintf(field, sizeof(field), "mounts[%zu].gidMappings", i);
+		if (check_idmaps(m->gid_mappings, m->n_gid_mappings, field, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The container's own group, relative to the caller's or absolute in the hierarchy: never
+ * the root or the caller's own group (delete kills what is in it), never out of the hierarchy
+ * through "..". */
+static int check_cgroups_path(const char *p, cm_err *err)
+{
+	if (!p)
+		return 0;
+	size_t n = strlen(p);
+	if (n == 0 || strspn(p, "/") == n)
+		return cm_err_set(
+		    err, EINVAL,
+		    "field linux.cgroupsPath: \"%s\" names no group of the container's "
+		    "own",
+		    p);
+	for (const char *c = p; *c; c += strcspn(c, "/")) {
+		c += strspn(c, "/");
+		size_t len = strcspn(c, "/");
+		if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+			return cm_err_set(err, EINVAL,
+			                  "field linux.cgroupsPath: %s: \".\" and \"..\" are not "
+			                  "allowed in it",
+			                  p);
+	}
+	if (strchr(p, '\n'))
+		return cm_err_set(err, EINVAL, "field linux.cgroupsPath: a newline in it");
+	return 0;
+}
+
+/* "2MB": the page size names a file (hugetlb.2MB.limit_in_bytes), so nothing else. */
+static int check_hugepages(const struct lc_resources *r, cm_err *err)
+{
+	for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+		const char *s = r->hugepage_limits[i].page_size;
+		size_t digits = s ? strspn(s, "0123456789") : 0;
+		if (!s || digits == 0 || s[0] == '0' ||
+		    !strchr("KMGT", s[digits] ? s[digits] : '-') ||
+		    strcmp(s + digits + 1, "B") != 0)
+			return cm_err_set(
+			    err, EINVAL,
+			    "field linux.resources.hugepageLimits[%zu].pageSize: %s is "
+			    "not a page size like 2MB, 1GB or 64KB",
+			    i, s ? s : "(none)");
+	}
+	return 0;
+}
+
 static int check_mounts(const struct lc_config *c, cm_err *err)
 {
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		const struct lc_mount *m = &c->mounts[i];
-		if (check_abs(m->destination, "mounts", i, err) < 0)
-			return cm_err_wrap(err, "destination");
+		if (!m->destination)
+			return cm_err_set(err, EINVAL, "field mounts[%zu].destination: missing", i);
+		if (m->destination[0] != '/')
+			return cm_err_set(
+			    err, EINVAL,
+			    "field mounts[%zu].destination: %s is not an absolute path", i,
+			    m->destination);
 		if ((m->n_uid_mappings > 0) != (m->n_gid_mappings > 0))
 			return cm_err_set(err, EINVAL,
 			                  "field mounts[%zu]: an idmapped mount needs "
@@ -181,14 +292,21 @@ int lc_config_validate(const struct lc_config *c, cm_err *err)
 	if (!c->root_path || !*c->root_path)
 		return cm_err_set(err, EINVAL, "field root.path: missing");
 	if (check_process(&c->process, err) < 0 || check_namespaces(c, err) < 0 ||
-	    check_mounts(c, err) < 0 || check_sysctl(c, err) < 0)
+	    check_mounts(c, err) < 0 || check_sysctl(c, err) < 0 || check_ids(c, err) < 0 ||
+	    check_cgroups_path(c->cgroups_path, err) < 0 || check_hugepages(&c->resources, err) < 0)
 		return -1;
 	if (check_paths(c->masked_paths, "linux.maskedPaths", err) < 0 ||
 	    check_paths(c->readonly_paths, "linux.readonlyPaths", err) < 0)
 		return -1;
-	for (size_t i = 0; i < c->n_devices; i++)
-		if (check_abs(c->devices[i].path, "linux.devices", i, err) < 0)
-			return -1;
+	for (size_t i = 0; i < c->n_devices; i++) {
+		const char *d = c->devices[i].path;
+		if (!d)
+			return cm_err_set(err, EINVAL, "field linux.devices[%zu].path: missing", i);
+		if (d[0] != '/')
+			return cm_err_set(
+			    err, EINVAL,
+			    "field linux.devices[%zu].path: %s is not an absolute path", i, d);
+	}
 	if (c->rootfs_propagation && !lc_propagation_flags(c->rootfs_propagation))
 		return cm_err_set(err, EINVAL, "field linux.rootfsPropagation: unknown %s",
 		                  c->rootfs_propagation);

@@ -99,8 +99,165 @@ static void unsupported_fields_are_named(void **state)
 	expect_error("{" BASE ", \"linux\": {" NS
 	             ", \"resources\": {\"memory\": {\"kernel\": 1}}}}",
 	             "unsupported field linux.resources.memory.kernel");
-	expect_error("{" BASE ", \"linux\": {" NS ", \"resources\": {\"hugepageLimits\": []}}}",
-	             "linux.resources.hugepageLimits");
+	expect_error("{" BASE ", \"linux\": {" NS ", \"resources\": {\"hugepageLimits\": "
+	             "[{\"pageSize\": \"2MB\", \"limit\": 1, \"extra\": 1}]}}}",
+	             "unsupported field linux.resources.hugepageLimits[0].extra");
+}
+
+/* Every required field, when missing, is named by its path; so is a mistyped one. */
+static void missing_fields_are_named(void **state)
+{
+	(void)state;
+#define LINUX(x) "{" BASE ", \"linux\": {" NS ", " x "}}"
+	expect_error("{" BASE ", \"mounts\": [{\"type\": \"tmpfs\", \"source\": \"tmpfs\"}]}",
+	             "field mounts[0].destination: missing");
+	expect_error("{" BASE ", \"mounts\": [{\"destination\": null}]}",
+	             "field mounts[0].destination: expected a string");
+	expect_error("{" BASE ", \"linux\": {" NS "}, \"mounts\": [{\"destination\": \"/x\"}]}",
+	             "field mounts[0].type: missing");
+	expect_error("{" BASE ", \"mounts\": \"/x\"}", "field mounts: expected an array");
+	expect_error("{\"process\": {\"args\": [\"sh\"]}, \"linux\": {" NS "}}",
+	             "field root.path: missing");
+	expect_error("{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], "
+	             "\"user\": {\"gid\": 0}}, \"linux\": {" NS "}}",
+	             "field process.user.uid: missing");
+	expect_error("{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], "
+	             "\"rlimits\": [{\"type\": \"RLIMIT_CORE\", \"hard\": 1}]}, \"linux\": {" NS
+	             "}}",
+	             "field process.rlimits[0].soft: missing");
+	expect_error("{" BASE ", \"linux\": {\"namespaces\": [{\"path\": \"/x\"}]}}",
+	             "field linux.namespaces[0].type: missing");
+	expect_error(LINUX("\"devices\": [{\"path\": \"/dev/x\"}]"),
+	             "field linux.devices[0].type: missing");
+	expect_error(LINUX("\"devices\": [{\"type\": \"c\", \"major\": 1, \"minor\": 1}]"),
+	             "field linux.devices[0].path: missing");
+	expect_error(LINUX("\"devices\": [{\"type\": \"c\", \"path\": \"/dev/x\", \"minor\": 1}]"),
+	             "field linux.devices[0].major: missing");
+	expect_error(LINUX("\"devices\": [{\"type\": \"c\", \"path\": \"dev/x\", \"major\": 1, "
+	                   "\"minor\": 1}]"),
+	             "field linux.devices[0].path: dev/x is not an absolute path");
+	expect_error(LINUX("\"resources\": {\"devices\": [{\"access\": \"rwm\"}]}"),
+	             "field linux.resources.devices[0].allow: missing");
+	expect_error(LINUX("\"resources\": {\"hugepageLimits\": [{\"limit\": 1}]}"),
+	             "field linux.resources.hugepageLimits[0].pageSize: missing");
+	expect_error(LINUX("\"resources\": {\"hugepageLimits\": [{\"pageSize\": \"2MB\"}]}"),
+	             "field linux.resources.hugepageLimits[0].limit: missing");
+	expect_error(LINUX("\"resources\": {\"hugepageLimits\": {\"2MB\": 1}}"),
+	             "field linux.resources.hugepageLimits: expected an array");
+	expect_error(LINUX("\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": "
+	                   "[{\"action\": \"SCMP_ACT_ERRNO\"}]}"),
+	             "field linux.seccomp.syscalls[0].names: missing");
+	expect_error(LINUX("\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": "
+	                   "[{\"names\": [\"kill\"]}]}"),
+	             "field linux.seccomp.syscalls[0].action: missing");
+	expect_error(LINUX("\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": "
+	                   "[{\"names\": [\"kill\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": "
+	                   "[{\"value\": 1, \"op\": \"SCMP_CMP_EQ\"}]}]}"),
+	             "field linux.seccomp.syscalls[0].args[0].index: missing");
+	expect_error(LINUX("\"seccomp\": {\"syscalls\": []}"),
+	             "field linux.seccomp.defaultAction: missing");
+	expect_error("{" BASE ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}, "
+	             "{\"type\": \"user\"}], \"uidMappings\": [{\"containerID\": 0, \"hostID\": "
+	             "1000}], \"gidMappings\": []}}",
+	             "field linux.uidMappings[0].size: missing");
+#undef LINUX
+}
+
+/* 4294967295 is (uid_t)-1: setresuid would leave the process root. Refused everywhere. */
+static void ids_are_checked(void **state)
+{
+	(void)state;
+#define USER(x)                                                                                    \
+	"{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], \"user\": " x             \
+	"}, \"linux\": {" NS "}}"
+	expect_error(USER("{\"uid\": 4294967295, \"gid\": 0}"),
+	             "field process.user.uid: expected an id from 0 to 4294967294");
+	expect_error(USER("{\"uid\": 0, \"gid\": -1}"),
+	             "field process.user.gid: expected an id from 0 to 4294967294");
+	expect_error(USER("{\"uid\": 0, \"gid\": 0, \"additionalGids\": [1, 4294967295]}"),
+	             "field process.user.additionalGids[1]: expected an id");
+	expect_error("{" BASE ", \"linux\": {" NS ", \"devices\": [{\"type\": \"c\", \"path\": "
+	             "\"/dev/x\", \"major\": 1, \"minor\": 1, \"uid\": 4294967295}]}}",
+	             "field linux.devices[0].uid: expected an id");
+	expect_error(
+	    "{" BASE ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": "
+	    "\"user\"}], \"uidMappings\": [{\"containerID\": 0, \"hostID\": 4294967295, "
+	    "\"size\": 1}], \"gidMappings\": [{\"containerID\": 0, \"hostID\": 0, \"size\": "
+	    "1}]}}",
+	    "field linux.uidMappings[0].hostID: expected an id");
+	expect_error("{" BASE ", \"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": "
+	             "\"user\"}], \"uidMappings\": [{\"containerID\": 0, \"hostID\": 4294967000, "
+	             "\"size\": 1000}], \"gidMappings\": [{\"containerID\": 0, \"hostID\": 0, "
+	             "\"size\": 1}]}}",
+	             "field linux.uidMappings[0]: ids 0 to 999 and 4294967000 to 4294967999");
+#undef USER
+	/* a config built in memory is checked the same */
+	struct lc_config *c = lc_spec_default();
+	cm_err err;
+	c->process.uid = UINT32_MAX;
+	assert_int_equal(lc_config_validate(c, &err), -1);
+	assert_non_null(strstr(err.msg, "field process.user.uid"));
+	c->process.uid = 0;
+	free(c->mounts[0].destination);
+	c->mounts[0].destination = NULL;
+	assert_int_equal(lc_config_validate(c, &err), -1);
+	assert_string_equal(err.msg, "field mounts[0].destination: missing");
+	lc_config_free(c);
+}
+
+static void cgroups_path_stays_in_the_hierarchy(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"../x", "a/../../x", "/a/./b", "..", "/", "///", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+		         "{" BASE ", \"linux\": {" NS ", \"cgroupsPath\": \"%s\"}}", bad[i]);
+		expect_error(text, "field linux.cgroupsPath");
+	}
+	struct lc_config *c;
+	cm_err err;
+	assert_int_equal(lc_config_parse("{" BASE ", \"linux\": {" NS ", \"cgroupsPath\": "
+	                                 "\"/a/b..c/d\"}}",
+	                                 &c, &err),
+	                 0);
+	lc_config_free(c);
+}
+
+static void hugepage_limits_are_an_array(void **state)
+{
+	(void)state;
+	struct lc_config *c;
+	cm_err err;
+	const char *text = "{" BASE ", \"linux\": {" NS ", \"resources\": {\"hugepageLimits\": "
+	                   "[{\"pageSize\": \"2MB\", \"limit\": 209715200}, {\"pageSize\": "
+	                   "\"1GB\", \"limit\": 0}]}}}";
+	assert_int_equal(lc_config_parse(text, &c, &err), 0);
+	assert_int_equal(c->resources.n_hugepage_limits, 2);
+	assert_string_equal(c->resources.hugepage_limits[0].page_size, "2MB");
+	assert_true(c->resources.hugepage_limits[0].limit == 209715200);
+	assert_string_equal(c->resources.hugepage_limits[1].page_size, "1GB");
+	/* and back through JSON unchanged */
+	char *json = lc_config_to_json(c), *again;
+	struct lc_config *back;
+	assert_int_equal(lc_config_parse(json, &back, &err), 0);
+	again = lc_config_to_json(back);
+	assert_string_equal(json, again);
+	assert_non_null(strstr(json, "\"hugepageLimits\""));
+	free(json);
+	free(again);
+	lc_config_free(back);
+	lc_config_free(c);
+	/* the page size names a file: nothing but a size */
+	static const char *const bad[] = {"2M", "../x", "2MB/..", "0MB", "MB", "2XB", "2MBB"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char t[256];
+		snprintf(t, sizeof(t),
+		         "{" BASE ", \"linux\": {" NS ", \"resources\": {\"hugepageLimits\": "
+		         "[{\"pageSize\": \"%s\", \"limit\": 1}]}}}",
+		         bad[i]);
+		expect_error(t, "hugepageLimits[0].pageSize");
+	}
 }
 
 static void bad_values_are_named(void **state)
@@ -205,6 +362,10 @@ int main(void)
 	    cmocka_unit_test(default_spec_round_trips),
 	    cmocka_unit_test(unsupported_fields_are_named),
 	    cmocka_unit_test(bad_values_are_named),
+	    cmocka_unit_test(missing_fields_are_named),
+	    cmocka_unit_test(ids_are_checked),
+	    cmocka_unit_test(cgroups_path_stays_in_the_hierarchy),
+	    cmocka_unit_test(hugepage_limits_are_an_array),
 	    cmocka_unit_test(numbers_and_seccomp_args),
 	    cmocka_unit_test(reals_beyond_int64),
 	    cmocka_unit_test(default_seccomp_compiles),

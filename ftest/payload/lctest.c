@@ -216,15 +216,31 @@ static int forkbomb(int n)
 	return 0;
 }
 
+/* Forks a sleeping child every 100 us, up to max: a process that forks all the while, which
+ * kill --all must stop while it is at it. */
+static int breed(int max)
+{
+	struct timespec pace = {0, 100000};
+	for (int n = 0;; n++) {
+		if (n < max && fork() == 0) {
+			pause();
+			_exit(0);
+		}
+		nanosleep(&pace, NULL);
+	}
+}
+
+/* CPU time, not wall time: on a busy host the test reading the container's cpu usage after
+ * "spin 200" must find 200 ms there. */
 static int spin(long ms)
 {
 	struct timespec start, now;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
 	volatile unsigned long x = 0;
 	do {
 		for (int i = 0; i < 100000; i++)
 			x += (unsigned long)i;
-		clock_gettime(CLOCK_MONOTONIC, &now);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
 	} while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
 	printf("spun %ld ms\n", ms);
 	return 0;
@@ -249,6 +265,8 @@ int main(int argc, char **argv)
 			return alloc(atol(arg));
 		else if (!strcmp(cmd, "fork"))
 			forkbomb(atoi(arg)), i++;
+		else if (!strcmp(cmd, "breed"))
+			breed(atoi(arg)), i++;
 		else if (!strcmp(cmd, "spin"))
 			spin(atol(arg)), i++;
 		else if (!strcmp(cmd, "sleep"))
