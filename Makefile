@@ -60,11 +60,13 @@ NSINIT_LIBS := -ljansson -lseccomp -lcap
 $(eval $(call variant,$(REL),$(REL_CFLAGS),-static))
 $(eval $(call variant,$(SAN),$(ASAN_CFLAGS),))
 
+# --remove-destination: a process still running the old binary keeps it, and cp does not fail
+# with "Text file busy"
 build/hsup: $(REL)/hsup
-	cp $< $@
+	cp --remove-destination $< $@
 
 build/nsinit: $(REL)/nsinit
-	cp $< $@
+	cp --remove-destination $< $@
 
 # Drives the library's C API from a functional test (ftest/nsinit_api.bats).
 build/lcapi: $(REL)/ftest/payload/lcapi.o $(REL)/libhsup.a
