@@ -132,6 +132,8 @@ struct xfer {
 	cm_err err; /* what the callbacks refused, when err.code != 0 */
 	struct st_progress prog;
 	struct timespec start, last_report;
+	struct timespec last_data; /* when bytes last arrived */
+	unsigned stall;            /* seconds without bytes before giving up */
 };
 
 static int xfer_fail(struct xfer *x, int code, const char *fmt, ...)
@@ -192,6 +194,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
 	size_t n = size * nmemb;
+	clock_gettime(CLOCK_MONOTONIC, &x->last_data);
 	x->prog.received += n;
 	if (x->prog.received > x->max) {
 		xfer_fail(x, EFBIG, "the download is larger than %llu bytes (the limit)",
@@ -267,7 +270,13 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	if (dltotal > 0)
 		x->prog.total = (uint64_t)dltotal;
 	report(x, false);
-	return 0;
+	/* curl calls this about once a second even when nothing arrives */
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (seconds_since(&x->last_data, &now) < x->stall)
+		return 0;
+	xfer_fail(x, ETIMEDOUT, "nothing received for %u s: the transfer stalled", x->stall);
+	return 1;
 }
 
 static CURLcode setup(CURL *c, const struct st_stack *s, struct xfer *x, char *errbuf)
@@ -289,10 +298,6 @@ static CURLcode setup(CURL *c, const struct st_stack *s, struct xfer *x, char *e
 	SET(CURLOPT_FAILONERROR, 1L);
 	SET(CURLOPT_USERAGENT, "hsup/" HSUP_VERSION);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
-	/* a stalled transfer: less than one byte a second for that long */
-	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-	SET(CURLOPT_LOW_SPEED_TIME,
-	    (long)(o->stall_seconds ? o->stall_seconds : ST_FETCH_STALL_SECS));
 	SET(CURLOPT_CONNECTTIMEOUT,
 	    (long)(o->connect_seconds ? o->connect_seconds : ST_FETCH_CONNECT_SECS));
 	SET(CURLOPT_WRITEFUNCTION, on_data);
@@ -313,7 +318,7 @@ static const char *curl_hint(CURLcode r)
 	case CURLE_PARTIAL_FILE:
 		return " (the download was cut short)";
 	case CURLE_OPERATION_TIMEDOUT:
-		return " (the transfer stalled)";
+		return " (timed out)";
 	default:
 		return "";
 	}
@@ -331,6 +336,7 @@ static int transfer(const struct st_stack *s, struct xfer *x, cm_err *err)
 		                  "set up libcurl: %s (libcurl 7.85 or later is needed)",
 		                  p_easy_strerror(r));
 	clock_gettime(CLOCK_MONOTONIC, &x->start);
+	x->last_data = x->start;
 	r = p_easy_perform(c);
 	if (x->err.code != 0) {
 		*err = x->err;
@@ -355,6 +361,7 @@ static int download(const struct st_stack *s, const struct st_fetch_opts *o, int
 	x->prog.id = id;
 	x->sink.fd = fd;
 	x->max = o->max_size ? o->max_size : ST_FETCH_MAX_SIZE;
+	x->stall = o->stall_seconds ? o->stall_seconds : ST_FETCH_STALL_SECS;
 	md5_init(&x->md5);
 	if (inflateInit2(&x->z, 16 + MAX_WBITS) != Z_OK) /* gzip only */
 		return cm_err_set(err, ENOMEM, "inflateInit2 failed");
