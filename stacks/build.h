@@ -41,7 +41,7 @@ extern const char *const st_host_programs[];
  * standard library when python is set and the host has it, plus the directories a dyno needs
  * (/app, /tmp, /etc/profile.d, /proc, /sys, /dev, ...) and a minimal /etc. The host's symbolic
  * links are copied as relative ones. Programs the host lacks are listed in *missing (owned;
- * NULL when none). */
+ * NULL when none). On failure the directory is left empty. */
 int st_host_tree(const char *tree, const char *const *programs, bool python, char ***missing,
                  cm_err *err);
 

@@ -122,7 +122,6 @@ static int sink_write(struct sink *k, const uint8_t *p, size_t n)
 
 struct xfer {
 	const struct st_fetch_opts *o;
-	char *id;
 	struct sink sink;
 	uint64_t max;
 	z_stream z;

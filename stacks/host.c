@@ -431,6 +431,29 @@ static int add_programs(struct host *h, char *ldd, const char *const *programs, 
 	return 0;
 }
 
+/* Empties the directory dirfd: what a failed st_host_tree made, so that nothing is left. */
+static void remove_contents(int dirfd, int depth)
+{
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd, e->d_name, 0) == 0 || errno != EISDIR || depth > COPY_DEPTH * 2)
+			continue;
+		_cleanup_close_ int sub =
+		    openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub >= 0)
+			remove_contents(sub, depth + 1);
+		unlinkat(dirfd, e->d_name, AT_REMOVEDIR);
+	}
+}
+
 int st_host_tree(const char *tree, const char *const *programs, bool python, char ***missing,
                  cm_err *err)
 {
@@ -450,6 +473,7 @@ int st_host_tree(const char *tree, const char *const *programs, bool python, cha
 	if (r == 0)
 		r = st_tree_check(tree, err);
 	if (r < 0) {
+		remove_contents(root, 0);
 		cm_strv_free(*missing);
 		*missing = NULL;
 		return cm_err_wrap(err, "make the host stack in %s", tree);
