@@ -105,6 +105,7 @@ stack: deps
 	build/hsup-stack host $(STACK_DIR)/host-tree
 	build/hsup-stack build --manifest $(STACK_DIR)/manifest.yml $(STACK_DIR)/host-tree \
 		host $(STACK_VERSION) $(STACK_DIR)
+	rm -rf $(STACK_DIR)/host-tree
 
 stack-debian: deps
 	$(MAKE) build/hsup-stack
@@ -197,6 +198,6 @@ format-check:
 clean:
 	rm -rf build bench/waitn bench/lctime
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)
 
 FORCE:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # A Debian stack: debootstrap (minbase) from the host's own apt source into OUT_DIR/debian-tree,
 # made fit for a stack (no device nodes, no apt caches, /app, relative links only), then built
-# into OUT_DIR/debian-SUITE-VERSION.img.gz with its entry in OUT_DIR/manifest.yml.
+# into OUT_DIR/debian-SUITE-VERSION.img.gz with its entry in OUT_DIR/manifest.yml; the tree is
+# removed once built.
 #   stacks/tool/debian.sh HSUP_STACK OUT_DIR VERSION [SUITE [MIRROR]]
 # Needs root and debootstrap; takes minutes (`make stack-debian` runs it).
 set -eu
@@ -61,3 +62,4 @@ mkdir -p "$tree/app" "$tree/etc/profile.d"
 chmod 0755 "$tree/app"
 "$tool" relink "$tree"
 "$tool" build --manifest "$out/manifest.yml" "$tree" "debian-$suite" "$version" "$out"
+rm -rf "$tree"
