@@ -457,6 +457,8 @@ static int check_unique(const struct st_manifest *m, cm_err *err)
 	return 0;
 }
 
+/* The manifest's directory with its links resolved, as /proc/self/mountinfo and the loop
+ * devices name the files in it. */
 static char *absolute_dir_of(const char *path)
 {
 	_cleanup_free_ char *copy = xstrdup(path);
@@ -464,8 +466,7 @@ static char *absolute_dir_of(const char *path)
 	char *abs = realpath(dir, NULL);
 	if (abs)
 		return abs;
-	/* not there (yet): keep it lexical, made absolute against nothing but itself */
-	return xstrdup(dir);
+	return xstrdup(dir); /* not there (yet): as given */
 }
 
 int st_manifest_parse(const char *yaml, size_t len, const char *path, const char *dir,
