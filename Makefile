@@ -83,6 +83,36 @@ build/lctest: ftest/payload/lctest.c
 
 asan: $(SAN)/hsup $(SAN)/nsinit
 
+# hsup-stack (stacks/tool): builds stack images, makes the ready-made stacks' trees, and
+# fetches and mounts a manifest's stacks as hsup does; the ASan+UBSan one for its tests.
+$(REL)/hsup-stack: $(REL)/stacks/tool/hsup_stack.o $(REL)/libhsup.a
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(SAN)/hsup-stack: $(SAN)/stacks/tool/hsup_stack.o $(SAN)/libhsup.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/hsup-stack: $(REL)/hsup-stack
+	cp $< $@
+
+# The small stack of this host's own programs, into build/stacks/ with its manifest (`make
+# stack`); a Debian stack made with debootstrap from the host's apt source (`make
+# stack-debian`, as root; slow).
+STACK_DIR     ?= build/stacks
+STACK_VERSION ?= $(shell date -u +%Y%m%d)
+.PHONY: stack stack-debian
+stack: deps
+	$(MAKE) build/hsup-stack
+	rm -rf $(STACK_DIR)/host-tree
+	mkdir -p $(STACK_DIR)
+	build/hsup-stack host $(STACK_DIR)/host-tree
+	build/hsup-stack build --manifest $(STACK_DIR)/manifest.yml $(STACK_DIR)/host-tree \
+		host $(STACK_VERSION) $(STACK_DIR)
+	rm -rf $(STACK_DIR)/host-tree
+
+stack-debian: deps
+	$(MAKE) build/hsup-stack
+	stacks/tool/debian.sh build/hsup-stack $(STACK_DIR) $(STACK_VERSION)
+
 # libFuzzer targets: every fuzz/fuzz_NAME.c becomes build/fuzz/fuzz_NAME, built with clang and
 # linked against a libhsup.a of its own whose objects carry the fuzzer's coverage hooks and the
 # sanitizers. fuzz/README.md says how they run.
@@ -133,7 +163,8 @@ deps:
 	@scripts/deps.sh
 
 check: deps
-	$(MAKE) build/hsup $(SAN)/hsup build/nsinit $(REL)/nsinit-dynamic $(SAN)/nsinit build/lctest build/lcapi $(unit-bins) bench/waitn
+	$(MAKE) build/hsup $(SAN)/hsup build/nsinit $(REL)/nsinit-dynamic $(SAN)/nsinit build/lctest build/lcapi $(unit-bins) bench/waitn \
+		build/hsup-stack $(SAN)/hsup-stack
 	if FUZZ_CC=$(FUZZ_CC) fuzz/run.sh probe >/dev/null; then $(MAKE) fuzz-build; fi
 	scripts/check.sh
 
@@ -169,6 +200,6 @@ format-check:
 clean:
 	rm -rf build bench/waitn bench/lctime
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)
 
 FORCE:
