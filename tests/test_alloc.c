@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -244,6 +245,7 @@ static void processes_never_share_a_uid(void **state)
 	for (int k = 0; k < PROCS; k++) {
 		kids[k] = fork();
 		if (kids[k] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			close(pipefd[0]);
 			struct al_config c;
 			struct al_alloc *a;
@@ -284,6 +286,7 @@ static pid_t owner_child(const char *min, const char *max, uint32_t *uid)
 	assert_int_equal(pipe(p), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(p[0]);
 		struct al_config c;
 		struct al_alloc *a;
@@ -347,6 +350,7 @@ static void live_owner_is_not_dead_until_killed(void **state)
 	assert_int_equal(pipe(q), 0);
 	pid_t kid = fork();
 	if (kid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(q[0]);
 		struct al_config c;
 		struct al_alloc *a;
