@@ -91,6 +91,28 @@ static int input_fd(const char *input, cm_err *err)
 	return fd;
 }
 
+/* Starts path with stdin from in and stdout and stderr to out; returns its pidfd. */
+static int start_tool(const char *path, char *const argv[], int in, int out, cm_err *err)
+{
+	char *env[] = {"PATH=" TOOL_PATH, "LC_ALL=C", NULL};
+	struct cm_spawn_opts o = {
+	    .path = path, .argv = argv, .envp = env, .stdio = {in, out, out}, .foreground_tty = -1};
+	pid_t pid;
+	int pidfd;
+	return cm_spawn(&o, &pid, &pidfd, err) < 0 ? -1 : pidfd;
+}
+
+/* Waits for the child behind pidfd (never waitpid(-1)); returns its exit code. */
+static int wait_child(int pidfd, cm_err *err)
+{
+	struct cm_exit st;
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+	int r;
+	while ((r = cm_pidfd_reap(pidfd, &st, err)) == 0)
+		poll(&p, 1, -1);
+	return r < 0 ? -1 : st.code;
+}
+
 /* Runs argv[0] (found in TOOL_PATH) with input on stdin; its output (stdout and stderr) in
  * *out. Returns its exit code. */
 static int run_tool(char *const argv[], const char *input, char **out, cm_err *err)
@@ -109,35 +131,20 @@ static int run_tool(char *const argv[], const char *input, char **out, cm_err *e
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return cm_err_sys(err, "pipe");
 	_cleanup_close_ int rd = pipefd[0];
-	char *env[] = {"PATH=" TOOL_PATH, "LC_ALL=C", NULL};
-	struct cm_spawn_opts o = {.path = path,
-	                          .argv = argv,
-	                          .envp = env,
-	                          .stdio = {in, pipefd[1], pipefd[1]},
-	                          .foreground_tty = -1};
-	pid_t pid;
-	int pidfd;
-	int r = cm_spawn(&o, &pid, &pidfd, err);
+	_cleanup_close_ int pidfd = start_tool(path, argv, in, pipefd[1], err);
 	close(pipefd[1]);
-	if (r < 0)
+	if (pidfd < 0)
 		return -1;
-	_cleanup_close_ int pfd = pidfd;
 	size_t len;
 	cm_err rerr;
-	r = cm_read_fd(rd, argv[0], OUTPUT_MAX, out, &len, &rerr);
+	int r = cm_read_fd(rd, argv[0], OUTPUT_MAX, out, &len, &rerr);
 	close(cm_steal_fd(rd)); /* a writer left behind gets EPIPE, not a hang */
-	struct cm_exit st;
-	struct pollfd p = {.fd = pfd, .events = POLLIN};
-	int reaped;
-	while ((reaped = cm_pidfd_reap(pfd, &st, err)) == 0)
-		poll(&p, 1, -1);
-	if (reaped < 0)
-		return -1;
-	if (r < 0) {
+	int code = wait_child(pidfd, err);
+	if (code >= 0 && r < 0) {
 		*err = rerr;
 		return -1;
 	}
-	return st.code;
+	return code;
 }
 
 /* Runs the tool and wants exit code 0; its last line of output says why it failed. */
