@@ -469,7 +469,8 @@ static void extra_interface_and_routes(void **state)
 	bg_stop(&srv);
 	/* a process still in the namespace keeps it alive: its interfaces go all the same */
 	struct bg holder;
-	snprintf(cmd, sizeof(cmd), "echo held; exec nsenter --net=%s timeout 60 sleep 60",
+	snprintf(cmd, sizeof(cmd), /* "held" once inside */
+	         "exec nsenter --net=%s timeout 60 sh -c 'echo held; exec sleep 60'",
 	         ns_path(3004));
 	bg_start(&holder, cmd);
 	assert_string_equal(bg_line(&holder), "held");
