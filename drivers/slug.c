@@ -495,7 +495,8 @@ static int cmp_deepest_first(const void *a, const void *b)
  * directory's mtime. */
 static int apply_fixups(struct unpack *u, cm_err *err)
 {
-	qsort(u->fix, u->nfix, sizeof(*u->fix), cmp_deepest_first);
+	if (u->nfix > 1)
+		qsort(u->fix, u->nfix, sizeof(*u->fix), cmp_deepest_first);
 	for (size_t i = 0; i < u->nfix; i++) {
 		struct fixup *f = &u->fix[i];
 		_cleanup_close_ int fd = hs_slug__open_dir(u->root, f->path, false);
