@@ -122,8 +122,9 @@ static int walk(int root, const char *path, bool mkdir)
 
 int hs_slug__open_dir(int root, const char *path, bool mkdir)
 {
+	/* A new open file, not a dup: a dup would share the offset that reading it moves. */
 	if (!*path)
-		return fcntl(root, F_DUPFD_CLOEXEC, 3);
+		return openat(root, ".", DIR_FLAGS);
 	int fd = openat2_dir(root, path);
 	if (fd >= 0)
 		return fd;
@@ -192,6 +193,7 @@ static int empty_files(int dir, const char *where, char *sub, cm_err *err)
 			close(fd);
 		return cm_err_sys(err, "read directory %s", where);
 	}
+	rewinddir(d); /* the dup shares dir's offset: read from the start, whatever it was */
 	sub[0] = '\0';
 	for (struct dirent *e; (errno = 0, e = readdir(d));) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
@@ -336,7 +338,7 @@ int hs_slug_remove(int dir_fd, const char *name, cm_err *err)
 /* Under the directory's exclusive lock: the temporaries whose lock we could take. */
 static int take_stale(int parent, int **fds, char ***names, size_t *n, cm_err *err)
 {
-	int fd = fcntl(parent, F_DUPFD_CLOEXEC, 3);
+	int fd = openat(parent, ".", DIR_FLAGS);
 	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)

@@ -631,6 +631,28 @@ static void remove_tree_follows_no_link(void **state)
 	free(after);
 }
 
+/* Found by fuzz_slug (corpus good.tgz, on tmpfs): the tree's root was read again through a
+ * duplicate of its fd, whose offset the first pass had moved, so entries went unseen and the
+ * removal failed with "Directory not empty". */
+static void remove_tree_with_many_directories(void **state)
+{
+	(void)state;
+	char rel[64], p[256];
+	mkdir_at("t");
+	for (int i = 0; i < 20; i++) {
+		snprintf(rel, sizeof(rel), "t/d%d", i);
+		mkdir_at(rel);
+		snprintf(p, sizeof(p), "%s/t/f%d", slugs, i);
+		close(open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+		snprintf(p, sizeof(p), "%s/t/d%d/f", slugs, i);
+		close(open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	}
+	cm_err err;
+	if (hs_slug_remove_tree(slugs_fd, "t", &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(count_entries(slugs_fd), 0);
+}
+
 static void list_remove_and_clean(void **state)
 {
 	(void)state;
@@ -708,6 +730,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(cancelled_leaves_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(url_secrets_not_shown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(remove_tree_follows_no_link, setup, teardown),
+	    cmocka_unit_test_setup_teardown(remove_tree_with_many_directories, setup, teardown),
 	    cmocka_unit_test_setup_teardown(list_remove_and_clean, setup, teardown),
 	    cmocka_unit_test(names),
 	};
