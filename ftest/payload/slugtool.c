@@ -1,10 +1,11 @@
 /* Drives the slug library and the dyno init's fd from the functional tests (ftest/slug.bats,
  * ftest/init.bats).
- *   slugtool unpack [--max-bytes N] [--max-entries N] [--stop-after N] SOURCE DIR NAME
+ *   slugtool unpack [--max-bytes N] [--max-entries N] [--stop-after N] [--sync 0|1]
+ *                   SOURCE DIR NAME
  *   slugtool list DIR | clean DIR | remove DIR NAME | remove-tree DIR NAME
  *   slugtool exec-init [--init PATH] ROOT [ARG...]
  * unpack prints what it made, or "already unpacked"; --stop-after N stops the process
- * (SIGSTOP) after N entries, for a test to kill it there. exec-init opens the init (hsup's
+ * (SIGSTOP) after N entries, for a test to kill it there; --sync 0 skips the syncfs. exec-init opens the init (hsup's
  * built-in one, or PATH) before chroot(ROOT), then runs it with execveat(fd, "", AT_EMPTY_PATH)
  * as the runtime does. Failures print the error and exit 1; usage errors exit 2. */
 #define _GNU_SOURCE
@@ -28,7 +29,7 @@ static uint64_t stop_after;
 static int usage(void)
 {
 	fprintf(stderr, "usage: slugtool unpack [--max-bytes N] [--max-entries N] "
-	                "[--stop-after N] SOURCE DIR NAME\n"
+	                "[--stop-after N] [--sync 0|1] SOURCE DIR NAME\n"
 	                "       slugtool list|clean DIR\n"
 	                "       slugtool remove|remove-tree DIR NAME\n"
 	                "       slugtool exec-init [--init PATH] ROOT [ARG...]\n");
@@ -70,6 +71,8 @@ static int unpack(int argc, char **argv)
 			o.max_entries = v;
 		else if (strcmp(argv[i], "--stop-after") == 0)
 			stop_after = v;
+		else if (strcmp(argv[i], "--sync") == 0)
+			o.no_sync = v == 0;
 		else
 			return usage();
 	}
