@@ -93,6 +93,12 @@ $(SAN)/hsup-init: init/dyno-init.c
 
 $(REL)/drivers/dynoinit.o $(SAN)/drivers/dynoinit.o: build/hsup-init
 
+# Unpacking a 1 MB and a 200 MB slug against tar -xzf (bench/slug.sh).
+.PHONY: bench-slug
+bench-slug: deps
+	$(MAKE) build/slugtool
+	bench/slug.sh
+
 # Drives the slug library from the functional tests (ftest/slug.bats).
 $(REL)/slugtool: $(REL)/ftest/payload/slugtool.o $(REL)/libhsup.a
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -5,9 +5,10 @@
  *   slugtool list DIR | clean DIR | remove DIR NAME | remove-tree DIR NAME
  *   slugtool exec-init [--init PATH] ROOT [ARG...]
  * unpack prints what it made, or "already unpacked"; --stop-after N stops the process
- * (SIGSTOP) after N entries, for a test to kill it there; --sync 0 skips the syncfs. exec-init opens the init (hsup's
- * built-in one, or PATH) before chroot(ROOT), then runs it with execveat(fd, "", AT_EMPTY_PATH)
- * as the runtime does. Failures print the error and exit 1; usage errors exit 2. */
+ * (SIGSTOP) after N entries, for a test to kill it there; --sync 0 skips the syncfs. exec-init
+ * opens the init (hsup's built-in one, or PATH) before chroot(ROOT), then runs it with execveat(fd,
+ * "", AT_EMPTY_PATH) as the runtime does. Failures print the error and exit 1; usage errors exit 2.
+ */
 #define _GNU_SOURCE
 #include "drivers/dynoinit.h"
 #include "drivers/slug.h"
