@@ -147,22 +147,33 @@ static int anonymous_file(int dir_fd, cm_err *err)
 	return fd;
 }
 
-static void set_options(CURL *c, const char *url, struct download *d, char *errbuf)
+/* Every option must take: an old libcurl that ignored the protocol lists would follow a
+ * redirect to any protocol it has. */
+static int set_options(CURL *c, const char *url, struct download *d, char *errbuf, cm_err *err)
 {
-	cu_curl_easy_setopt(c, CURLOPT_URL, url);
-	cu_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* called from worker threads */
-	cu_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	cu_curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"); /* never file:// */
-	cu_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	cu_curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
-	cu_curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-	cu_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
-	cu_curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	cu_curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)STALL_SECONDS);
-	cu_curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)d->max);
-	cu_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	cu_curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
-	cu_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	CURLcode rc;
+#define SET(opt, val)                                                                              \
+	do {                                                                                       \
+		if ((rc = cu_curl_easy_setopt(c, opt, val)) != CURLE_OK)                           \
+			return cm_err_set(err, EINVAL, "libcurl refuses %s: %s", #opt,             \
+			                  cu_curl_easy_strerror(rc));                              \
+	} while (0)
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_NOSIGNAL, 1L); /* called from worker threads */
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https"); /* never file:// */
+	SET(CURLOPT_FOLLOWLOCATION, 1L);
+	SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+	SET(CURLOPT_FAILONERROR, 1L);
+	SET(CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+	SET(CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	SET(CURLOPT_LOW_SPEED_TIME, (long)STALL_SECONDS);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)d->max);
+	SET(CURLOPT_WRITEFUNCTION, on_data);
+	SET(CURLOPT_WRITEDATA, d);
+	SET(CURLOPT_ERRORBUFFER, errbuf);
+#undef SET
+	return 0;
 }
 
 static int download(const char *url, const char *what, int dir_fd, uint64_t max,
@@ -178,7 +189,10 @@ static int download(const char *url, const char *what, int dir_fd, uint64_t max,
 		return cm_err_set(err, ENOMEM, "slug %s: curl_easy_init failed", what);
 	struct download d = {.fd = fd, .max = max};
 	char errbuf[CURL_ERROR_SIZE] = "";
-	set_options(c, url, &d, errbuf);
+	if (set_options(c, url, &d, errbuf, err) < 0) {
+		cu_curl_easy_cleanup(c);
+		return cm_err_wrap(err, "slug %s", what);
+	}
 	CURLcode rc = cu_curl_easy_perform(c);
 	cu_curl_easy_cleanup(c);
 	if (d.too_big || rc == CURLE_FILESIZE_EXCEEDED)

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,12 +69,33 @@ static int openat2_dir(int dirfd, const char *path)
 	return fd;
 }
 
-/* One component; with mkdir, made when missing. O_NOFOLLOW refuses a symbolic link. */
+static uint64_t mount_id(int fd)
+{
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
+/* Without openat2: O_NOFOLLOW refuses a symbolic link, and the mount ids stand in for
+ * RESOLVE_NO_XDEV. */
+static int openat_dir(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, DIR_FLAGS);
+	if (fd >= 0 && mount_id(fd) != mount_id(dirfd)) {
+		close(fd);
+		errno = EXDEV;
+		return -1;
+	}
+	return fd;
+}
+
+/* One component; with mkdir, made when missing. */
 static int open_component(int dirfd, const char *name, bool mkdir)
 {
 	int fd = openat2_dir(dirfd, name);
 	if (fd < 0 && errno == ENOSYS)
-		fd = openat(dirfd, name, DIR_FLAGS);
+		fd = openat_dir(dirfd, name);
 	if (fd >= 0 || errno != ENOENT || !mkdir)
 		return fd;
 	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
