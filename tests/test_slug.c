@@ -28,7 +28,7 @@
 #include "common/strv.h"
 #include "drivers/slug.h"
 
-static char top[64], slugs[96], outside[96];
+static char group_top[64], top[96], slugs[128], outside[128];
 static int slugs_fd = -1;
 
 /* ---- writing tars ---- */
@@ -166,11 +166,28 @@ static size_t count_entries(int dirfd_)
 	return n;
 }
 
+/* Each test's directory is inside the group's, removed at the end even when a test failed. */
+static int group_setup(void **state)
+{
+	(void)state;
+	snprintf(group_top, sizeof(group_top), "/tmp/test_slug.XXXXXX");
+	return mkdtemp(group_top) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", group_top);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(top, sizeof(top), "/tmp/test_slug.XXXXXX");
-	assert_non_null(mkdtemp(top));
+	static int n;
+	snprintf(top, sizeof(top), "%s/%d", group_top, n++);
+	assert_int_equal(mkdir(top, 0700), 0);
 	snprintf(slugs, sizeof(slugs), "%s/slugs", top);
 	snprintf(outside, sizeof(outside), "%s/outside", top);
 	assert_int_equal(mkdir(slugs, 0700), 0);
@@ -734,5 +751,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(list_remove_and_clean, setup, teardown),
 	    cmocka_unit_test(names),
 	};
-	return cmocka_run_group_tests_name("slug", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("slug", tests, group_setup, group_teardown);
 }
