@@ -76,6 +76,39 @@ build/lcapi: $(REL)/ftest/payload/lcapi.o $(REL)/libhsup.a
 $(REL)/nsinit-dynamic: $(REL)/libcontainer/nsinit.o $(REL)/libhsup.a
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(NSINIT_LIBS)
 
+# The dyno init (init/), PID 1 in a dyno's container: static and needing no file of the stack.
+# musl-gcc (Debian's musl-tools) makes it about 50 kB where static glibc makes 800 kB; plain
+# $(CC) -static where musl-gcc is missing. drivers/dynoinit.c builds it into hsup (.incbin).
+# $(SAN)/hsup-init is the same program with ASan+UBSan (dynamic: for tests on the host's root).
+INIT_CC    := $(or $(shell command -v musl-gcc 2>/dev/null),$(CC))
+INIT_WARN  := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+              -Wmissing-prototypes -Wstrict-prototypes
+SLUG_TOOLS := build/hsup-init $(SAN)/hsup-init build/slugtool $(SAN)/slugtool
+
+build/hsup-init: init/dyno-init.c
+	@mkdir -p $(@D)
+	$(INIT_CC) -std=gnu11 -Os $(INIT_WARN) -static -s -o $@ $<
+
+$(SAN)/hsup-init: init/dyno-init.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(INIT_WARN) $(ASAN_CFLAGS) -o $@ $<
+
+$(REL)/drivers/dynoinit.o $(SAN)/drivers/dynoinit.o: build/hsup-init
+
+# Unpacking a 1 MB and a 200 MB slug against tar -xzf (bench/slug.sh).
+.PHONY: bench-slug
+bench-slug: deps
+	$(MAKE) build/slugtool
+	bench/slug.sh
+
+# Drives the slug library from the functional tests (ftest/slug.bats).
+$(REL)/slugtool: $(REL)/ftest/payload/slugtool.o $(REL)/libhsup.a
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+$(SAN)/slugtool: $(SAN)/ftest/payload/slugtool.o $(SAN)/libhsup.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
+build/slugtool: $(REL)/slugtool
+	cp $< $@
+
 # The test payload runs inside containers whose rootfs has no libraries: static.
 build/lctest: ftest/payload/lctest.c
 	@mkdir -p $(@D)
@@ -144,6 +177,8 @@ $(FUZZ_DIR)/fuzz_%: $(FUZZ_OBJ)/fuzz/fuzz_%.o $(FUZZ_OBJ)/libhsup.a
 # intermediates of the pattern chain).
 .SECONDARY: $(patsubst fuzz/%.c,$(FUZZ_OBJ)/fuzz/%.o,$(FUZZ_SRC))
 
+$(FUZZ_OBJ)/drivers/dynoinit.o: build/hsup-init
+
 fuzz-build: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
 
 # FUZZ_SECONDS per target (FUZZ=NAME for some), on a scratch copy of the corpus; fails naming
@@ -164,7 +199,7 @@ deps:
 
 check: deps
 	$(MAKE) build/hsup $(SAN)/hsup build/nsinit $(REL)/nsinit-dynamic $(SAN)/nsinit build/lctest build/lcapi $(unit-bins) bench/waitn \
-		build/hsup-stack $(SAN)/hsup-stack
+		build/hsup-stack $(SAN)/hsup-stack $(SLUG_TOOLS)
 	if FUZZ_CC=$(FUZZ_CC) fuzz/run.sh probe >/dev/null; then $(MAKE) fuzz-build; fi
 	scripts/check.sh
 
@@ -189,7 +224,7 @@ bench/lctime: bench/lctime.c
 bench/waitn: bench/waitn.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
-C_FILES = $(shell find common hsupd control drivers libcontainer stacks alloc tests bench ftest/payload fuzz -name '*.[ch]' 2>/dev/null)
+C_FILES = $(shell find common hsupd control drivers libcontainer stacks alloc tests bench ftest/payload fuzz init -name '*.[ch]' 2>/dev/null)
 
 format:
 	clang-format -i $(C_FILES)
