@@ -8,13 +8,13 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
 #include "common/err.h"
 #include "common/spawn.h"
 
-struct hs_release;
 struct hs_driver;
 struct hs_dyno_proc;
 
@@ -30,17 +30,28 @@ struct hs_build {
 struct hs_build *hs_build_ref(struct hs_build *b);
 void hs_build_unref(struct hs_build *b);
 
+/* What a driver builds: the parts of a release it needs. */
+struct hs_release_info {
+	long long version;
+	const char *app;   /* the application's name, or "" */
+	const char *slug;  /* a path, file:// or http(s):// URL of the slug, or "" */
+	const char *stack; /* the stack's name, or "" */
+};
+
 /* What a driver needs to start one dyno. */
 struct hs_dyno_spec {
-	const char *name;  /* "web.1" */
-	const char *type;  /* "web" */
-	char *const *args; /* command words; run as bash -c "<args joined>" */
-	char *const *env;  /* the dyno's complete environment, KEY=VALUE */
-	const struct hs_release *release;
+	const char *name;       /* "web.1" */
+	const char *type;       /* "web" */
+	char *const *args;      /* command words; run as bash -c "<args joined>" */
+	char *const *env;       /* the dyno's complete environment, KEY=VALUE */
 	struct hs_build *build; /* what building its release made, or NULL */
-	int stdio[3];           /* fds for its stdin, stdout and stderr */
-	bool foreground;        /* give it the terminal on stdin (hsup run) */
-	int port;               /* its $PORT */
+	/* its size's limits (drivers that isolate): memory past which it is warned (R14) and
+	 * killed (R15), CPU shares, processes */
+	uint64_t memory_quota, memory_limit;
+	int64_t cpu_shares, pids_limit;
+	int stdio[3];    /* fds for its stdin, stdout and stderr */
+	bool foreground; /* give it the terminal on stdin (hsup run) */
+	int port;        /* its $PORT */
 };
 
 /* How a dyno ended; start_failed with reason when it never ran; status_unknown when it was
@@ -71,19 +82,24 @@ struct hs_driver_conf {
 	char **binds;                      /* --bind host[:container], for drivers that isolate */
 	const struct rlimit *child_nofile; /* RLIMIT_NOFILE for dynos (hsup raises its own) */
 	const char *tracking;              /* auto, cgroup-v2, cgroup-v1 or pgroup */
+	const char *state_dir;             /* hsup's state directory ($HSUP_STATE_DIR) */
+	const char *data_dir;              /* stacks, slugs, dynos' files ($HSUP_DATA_DIR) */
+	const char *stack_manifest;        /* $HSUP_STACK_MANIFEST, or NULL for data_dir's */
 	/* Where a driver says what the user should know (hsup's own log). */
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 
 struct hs_driver_ops {
 	const char *name;
+	/* Its dynos see HOME=/app and the standard PATH (Heroku's), not hsup's own. */
+	bool app_env;
 	int (*create)(const struct hs_driver_conf *conf, struct hs_driver **out, cm_err *err);
 	void (*destroy)(struct hs_driver *d);
 	/* Prepares a release; runs on the thread pool, so it may block. *out: what its dynos need
 	 * (NULL if nothing). A newer release may set *cancel meanwhile: a long build may give up,
 	 * its product would be thrown away. */
-	int (*build)(struct hs_driver *d, const struct hs_release *r, const volatile bool *cancel,
-	             struct hs_build **out, cm_err *err);
+	int (*build)(struct hs_driver *d, const struct hs_release_info *r,
+	             const volatile bool *cancel, struct hs_build **out, cm_err *err);
 	/* Frees a build product whose last reference went (on the loop). NULL if none is made. */
 	void (*free_build)(struct hs_build *b);
 	/* Starts a dyno, *out set: 0 when it runs, 1 when starting goes on (cbs->started follows),

@@ -1,9 +1,11 @@
 #include "drivers/driver.h"
+#include "drivers/libcontainer_int.h"
 
 #include <string.h>
 
 static const struct hs_driver_ops *const drivers[] = {
     &hs_driver_simple,
+    &hs_driver_libcontainer,
 };
 
 const struct hs_driver_ops *hs_driver_lookup(const char *name)
@@ -16,7 +18,7 @@ const struct hs_driver_ops *hs_driver_lookup(const char *name)
 
 const char *hs_driver_names(void)
 {
-	return "simple";
+	return "simple, libcontainer";
 }
 
 struct hs_build *hs_build_ref(struct hs_build *b)

@@ -82,7 +82,7 @@ static void simple_destroy(struct hs_driver *base)
 	free(d);
 }
 
-static int simple_build(struct hs_driver *d, const struct hs_release *r,
+static int simple_build(struct hs_driver *d, const struct hs_release_info *r,
                         const volatile bool *cancel, struct hs_build **out, cm_err *err)
 {
 	(void)d, (void)r, (void)cancel, (void)err;

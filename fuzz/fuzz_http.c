@@ -44,8 +44,8 @@ static void none_destroy(struct hs_driver *d)
 	(void)d;
 }
 
-static int none_build(struct hs_driver *d, const struct hs_release *r, const volatile bool *cancel,
-                      struct hs_build **out, cm_err *err)
+static int none_build(struct hs_driver *d, const struct hs_release_info *r,
+                      const volatile bool *cancel, struct hs_build **out, cm_err *err)
 {
 	(void)d, (void)r, (void)cancel, (void)err;
 	*out = NULL;

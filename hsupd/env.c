@@ -60,14 +60,17 @@ int hs_env_check_ports(const struct hs_release *r, const int *counts, cm_err *er
 	return 0;
 }
 
-static void add_from_host(const struct hs_release *r, char ***env, size_t *n, const char *key)
+/* key from hsup's environment, or the given value, unless the release sets it */
+static void add_default(const struct hs_release *r, char ***env, size_t *n, const char *key,
+                        const char *value)
 {
-	const char *v = getenv(key);
+	const char *v = value ? value : getenv(key);
 	if (v && !hs_release_env_get(r, key))
 		cm_strv_push(env, n, xasprintf("%s=%s", key, v));
 }
 
-char **hs_env_build(const struct hs_release *r, const char *dyno, int port, bool with_term)
+char **hs_env_build(const struct hs_release *r, const char *dyno, int port, bool with_term,
+                    bool app_env)
 {
 	size_t n = 0;
 	char **env = xcalloc(1, sizeof(char *));
@@ -76,10 +79,10 @@ char **hs_env_build(const struct hs_release *r, const char *dyno, int port, bool
 			cm_strv_push(&env, &n, xstrdup(r->env[i]));
 	cm_strv_push(&env, &n, xasprintf("PORT=%d", port));
 	cm_strv_push(&env, &n, xasprintf("DYNO=%s", dyno));
-	add_from_host(r, &env, &n, "PATH");
-	add_from_host(r, &env, &n, "HOME");
+	add_default(r, &env, &n, "PATH", app_env ? HS_DYNO_PATH : NULL);
+	add_default(r, &env, &n, "HOME", app_env ? "/app" : NULL);
 	if (with_term)
-		add_from_host(r, &env, &n, "TERM");
+		add_default(r, &env, &n, "TERM", NULL);
 	cm_strv_sort_env(env);
 	return env;
 }

@@ -8,6 +8,7 @@
 #include "common/err.h"
 
 #define HS_PORTS_PER_TYPE 100
+#define HS_DYNO_PATH      "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct hs_release;
 
@@ -20,6 +21,8 @@ int hs_env_base_port(const struct hs_release *r);
  * the ranges must not overlap nor pass 65535; err names the types when they do. */
 int hs_env_check_ports(const struct hs_release *r, const int *counts, cm_err *err);
 /* A complete, sorted KEY=VALUE vector; with_term adds hsup's TERM (an interactive run). */
-char **hs_env_build(const struct hs_release *r, const char *dyno, int port, bool with_term);
+/* app_env: HOME=/app and the standard PATH instead of hsup's (dynos in containers, abspath). */
+char **hs_env_build(const struct hs_release *r, const char *dyno, int port, bool with_term,
+                    bool app_env);
 
 #endif

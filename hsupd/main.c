@@ -262,6 +262,31 @@ static void note_unused_flags(const struct hs_cli *cli)
 		hs_log_system("--bind has no effect with the simple driver (dynos see the host)");
 }
 
+static char *state_dir; /* $HSUP_STATE_DIR or its default, for the drivers */
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : fallback;
+}
+
+/* What every driver is told, from the command line and the environment. */
+static struct hs_driver_conf driver_conf(const struct hs_cli *cli, uv_loop_t *loop)
+{
+	if (!state_dir)
+		state_dir = hs_statedir_path();
+	return (struct hs_driver_conf){
+	    .loop = loop,
+	    .stop_timeout = cli->stop_timeout,
+	    .binds = cli->binds,
+	    .tracking = env_or("HSUP_DYNO_TRACKING", "auto"),
+	    .state_dir = state_dir,
+	    .data_dir = env_or("HSUP_DATA_DIR", "/var/lib/hsup"),
+	    .stack_manifest = env_or("HSUP_STACK_MANIFEST", NULL),
+	    .log = hs_log_system,
+	};
+}
+
 /* The driver that started a dyno of an earlier hsup: ours, or one made for it. */
 static struct hs_driver *driver_named(struct daemon *d, const char *name, cm_err *err)
 {
@@ -320,13 +345,8 @@ static int run_daemon(struct daemon *d, cm_err *err)
 	const struct hs_driver_ops *ops = hs_driver_lookup(cli->driver);
 	raise_nofile(&d->child_nofile);
 	uv_loop_init(&d->loop);
-	const char *tracking = getenv("HSUP_DYNO_TRACKING");
-	d->dconf = (struct hs_driver_conf){.loop = &d->loop,
-	                                   .stop_timeout = cli->stop_timeout,
-	                                   .binds = cli->binds,
-	                                   .child_nofile = &d->child_nofile,
-	                                   .tracking = tracking && *tracking ? tracking : "auto",
-	                                   .log = hs_log_system};
+	d->dconf = driver_conf(cli, &d->loop);
+	d->dconf.child_nofile = &d->child_nofile;
 	if (open_statedir(d, err) < 0)
 		return -1;
 	if (ops->create(&d->dconf, &d->driver, err) < 0) {
@@ -407,15 +427,14 @@ static int build_main(const struct hs_cli *cli)
 	struct hs_driver *drv = NULL;
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	struct hs_driver_conf conf = {.loop = &loop,
-	                              .stop_timeout = cli->stop_timeout,
-	                              .binds = cli->binds,
-	                              .log = hs_log_system};
+	struct hs_driver_conf conf = driver_conf(cli, &loop);
 	int rc = ops->create(&conf, &drv, &err);
 	bool cancel = false;
 	struct hs_build *built = NULL;
+	struct hs_release_info info = {
+	    .version = r->version, .app = r->name, .slug = r->slug, .stack = r->stack};
 	if (rc == 0)
-		rc = ops->build(drv, r, &cancel, &built, &err);
+		rc = ops->build(drv, &info, &cancel, &built, &err);
 	hs_build_unref(built);
 	if (drv)
 		ops->destroy(drv);
@@ -478,5 +497,6 @@ int main(int argc, char **argv)
 		}
 	}
 	hs_cli_free(&cli);
+	free(state_dir);
 	return code;
 }

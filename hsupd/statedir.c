@@ -32,7 +32,7 @@ struct hs_statedir {
 	bool timer_open;
 };
 
-static char *default_path(void)
+char *hs_statedir_path(void)
 {
 	const char *env = getenv("HSUP_STATE_DIR");
 	if (env && *env)
@@ -137,7 +137,7 @@ int hs_statedir_open(uv_loop_t *loop, const char *ctl_dir, struct hs_statedir **
 		return cm_err_sys(err, "HSUP_CONTROL_DIR %s", ctl_dir);
 	struct hs_statedir *sd = xcalloc(1, sizeof(*sd));
 	sd->loop = loop;
-	sd->path = default_path();
+	sd->path = hs_statedir_path();
 	sd->ctl_dir = xstrdup(ctl_dir);
 	sd->lockfd = -1;
 	_cleanup_free_ char *key = xasprintf("ctl-%llx-%llx", (unsigned long long)st.st_dev,

@@ -20,6 +20,9 @@
 struct hs_sup;
 struct hs_statedir;
 
+/* $HSUP_STATE_DIR or its default (owned). */
+char *hs_statedir_path(void);
+
 /* Locks the state of control directory ctl_dir. EBUSY when another live hsup holds it. */
 int hs_statedir_open(uv_loop_t *loop, const char *ctl_dir, struct hs_statedir **out, cm_err *err);
 /* What the previous hsup left: {"pid": N, "dynos": [{"name", "driver", "record"}, ...]}, or

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "hsupd/supervisor.h"
+#include "hsupd/dynosize.h"
 #include "hsupd/env.h"
 #include "hsupd/logs.h"
 #include "hsupd/release.h"
@@ -109,7 +110,6 @@ static int dyno_spawn(struct hs_exec *ex)
 	    .type = d->type,
 	    .args = d->args,
 	    .env = d->env,
-	    .release = d->release,
 	    .stdio = {0, 1, 2},
 	    .port = d->port,
 	};
@@ -124,6 +124,13 @@ static int dyno_spawn(struct hs_exec *ex)
 		spec.stdio[1] = spec.stdio[2] = out[1];
 	}
 	spec.build = d->release->build;
+	const struct hs_process_type *pt =
+	    sup->conf.run_mode ? NULL : hs_release_find(d->release, d->type);
+	const struct hs_dyno_size *size = pt ? pt->size : hs_dyno_size_default();
+	spec.memory_quota = size->memory_quota;
+	spec.memory_limit = size->memory_limit;
+	spec.cpu_shares = size->cpu_shares;
+	spec.pids_limit = size->pids_limit;
 	int rc =
 	    sup->conf.driver->ops->start(sup->conf.driver, &spec, &dyno_cbs, d, &d->proc, &err);
 	if (out[1] >= 0)
@@ -412,7 +419,8 @@ static int dyno_port(const struct hs_sup *sup, const char *type, int index)
 
 static char **dyno_env(const struct hs_sup *sup, const char *name, int port)
 {
-	return hs_env_build(sup->current, name, port, sup->conf.run_mode && want_foreground());
+	return hs_env_build(sup->current, name, port, sup->conf.run_mode && want_foreground(),
+	                    sup->conf.driver->ops->app_env);
 }
 
 /* A dyno is stale when the current release would run it differently. */
@@ -589,10 +597,13 @@ static void apply(struct hs_sup *sup, struct hs_release *r)
 static void build_work(uv_work_t *w)
 {
 	struct hs_sup *sup = w->data;
+	const struct hs_release *r = sup->building;
+	struct hs_release_info info = {
+	    .version = r->version, .app = r->name, .slug = r->slug, .stack = r->stack};
 	cm_err_clear(&sup->build_err);
 	sup->built = NULL;
-	sup->build_rc = sup->conf.driver->ops->build(
-	    sup->conf.driver, sup->building, &sup->build_cancel, &sup->built, &sup->build_err);
+	sup->build_rc = sup->conf.driver->ops->build(sup->conf.driver, &info, &sup->build_cancel,
+	                                             &sup->built, &sup->build_err);
 }
 
 static void start_build(struct hs_sup *sup);

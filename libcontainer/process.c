@@ -5,6 +5,7 @@
 #include "libcontainer/namespaces.h"
 #include "libcontainer/rootfs.h"
 #include "libcontainer/validate.h"
+#include "common/children.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/strv.h"
@@ -303,9 +304,11 @@ static int read_report(int fd, struct lc_report *rep, cm_err *err)
 
 static void reap(int pidfd)
 {
-	siginfo_t si;
+	siginfo_t si = {0};
 	while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
 		;
+	if (si.si_pid > 0)
+		cm_children_forget(si.si_pid);
 }
 
 int lc_process_wait_exec(int sync_fd, const char *what, cm_err *err)
@@ -391,6 +394,8 @@ static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], 
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	struct clone_args args = {
 	    .flags = clone_flags(r), .pidfd = (uint64_t)(uintptr_t)pidfd, .exit_signal = SIGCHLD};
+	/* a caller reaping orphans (hsup as PID 1) must never take this child's status */
+	cm_children_lock();
 	long child = lc_clone(&args);
 	if (child == 0) {
 		/* the parent's end: held here too, the child would never see EOF when the parent
@@ -400,6 +405,9 @@ static int do_clone(const struct lc_spawn_req *r, struct lc_plan *p, int sv[2], 
 		lc_init_run(p);
 	}
 	int saved = errno;
+	if (child > 0)
+		cm_children_add((pid_t)child);
+	cm_children_unlock();
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	leave_pid_ns(saved_ns);
 	if (child < 0)

@@ -162,7 +162,7 @@ static void dyno_environment(void **state)
 {
 	(void)state;
 	struct hs_release *r = parse_ok("{\"Env\": {\"X\": \"1\", \"DYNO\": \"fake\"}}");
-	char **env = hs_env_build(r, "web.2", 5001, false);
+	char **env = hs_env_build(r, "web.2", 5001, false, false);
 	bool port = false, dyno = false, x = false;
 	for (size_t i = 0; env[i]; i++) {
 		port |= strcmp(env[i], "PORT=5001") == 0;

@@ -50,12 +50,12 @@ static void fake_destroy(struct hs_driver *d)
 }
 
 /* Each build makes a product, counted while alive. */
-static int fake_build(struct hs_driver *d, const struct hs_release *r, const volatile bool *cancel,
-                      struct hs_build **out, cm_err *err)
+static int fake_build(struct hs_driver *d, const struct hs_release_info *r,
+                      const volatile bool *cancel, struct hs_build **out, cm_err *err)
 {
 	(void)cancel;
 	builds++;
-	if (strcmp(r->name, "fail-build") == 0)
+	if (strcmp(r->app, "fail-build") == 0)
 		return cm_err_set(err, EIO, "the slug could not be fetched");
 	*out = xcalloc(1, sizeof(**out));
 	(*out)->refs = 1;
