@@ -93,6 +93,8 @@ struct hs_driver_ops {
 	const char *name;
 	/* Its dynos see HOME=/app and the standard PATH (Heroku's), not hsup's own. */
 	bool app_env;
+	/* Each of its dynos has an address of its own: all may listen on the same $PORT. */
+	bool own_address;
 	int (*create)(const struct hs_driver_conf *conf, struct hs_driver **out, cm_err *err);
 	void (*destroy)(struct hs_driver *d);
 	/* Prepares a release; runs on the thread pool, so it may block. *out: what its dynos need

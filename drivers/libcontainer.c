@@ -267,6 +267,7 @@ static void lcd_free_build(struct hs_build *base)
 const struct hs_driver_ops hs_driver_libcontainer = {
     .name = "libcontainer",
     .app_env = true,
+    .own_address = true,
     .create = lcd_create,
     .destroy = lcd_destroy,
     .build = lcd_build,

@@ -241,7 +241,7 @@ static void make_supervisor(struct daemon *d)
 	    .run_args = cli->args,
 	    .oneshot = run || cli->oneshot,
 	    .start_number = cli->start_number,
-	    .host_network = true,
+	    .host_network = !d->driver->ops->own_address,
 	    .explicit_formation = cli->nscale > 0,
 	    .scale = cli->scale,
 	    .nscale = cli->nscale,
