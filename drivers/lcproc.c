@@ -85,7 +85,7 @@ static void dyno_of(const struct lcd_proc *p, struct lcd_dyno *dy)
 	    .name = p->name,
 	    .uid = p->uid,
 	    .rootfs = p->build->rootfs,
-	    .slug_tree = p->build->tree,
+	    .slug_tree = p->build->tree.path,
 	    .dir = p->dir,
 	    .netns = p->netns,
 	    .args = p->args,

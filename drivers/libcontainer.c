@@ -12,6 +12,7 @@
 #include "drivers/lcdyno.h"
 #include "drivers/libcontainer_int.h"
 #include "drivers/slug.h"
+#include "drivers/slugstore.h"
 #include "stacks/fetch.h"
 #include "stacks/manifest.h"
 #include "stacks/mount.h"
@@ -21,7 +22,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <nettle/md5.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -40,19 +40,14 @@ static int make_dir(const char *path, mode_t mode, cm_err *err)
 static int make_dirs(struct lcd_driver *d, const struct hs_driver_conf *conf, cm_err *err)
 {
 	d->dynos_dir = xasprintf("%s/dynos", conf->data_dir);
-	d->slugs_dir = xasprintf("%s/slugs", conf->data_dir);
+	_cleanup_free_ char *slugs = xasprintf("%s/slugs", conf->data_dir);
 	d->netns_dir = xasprintf("%s/netns", conf->state_dir);
 	d->manifest = conf->stack_manifest ? xstrdup(conf->stack_manifest)
 	                                   : xasprintf("%s/stacks/manifest.yml", conf->data_dir);
 	if (make_dir(conf->data_dir, 0755, err) < 0 || make_dir(d->dynos_dir, 0711, err) < 0 ||
-	    make_dir(d->slugs_dir, 0700, err) < 0 || make_dir(conf->state_dir, 0700, err) < 0 ||
-	    make_dir(d->netns_dir, 0711, err) < 0)
+	    make_dir(conf->state_dir, 0700, err) < 0 || make_dir(d->netns_dir, 0711, err) < 0)
 		return -1;
-	d->slugs_fd = open(d->slugs_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (d->slugs_fd < 0)
-		return cm_err_sys(err, "open %s", d->slugs_dir);
-	unsigned cleaned = 0;
-	return hs_slug_clean(d->slugs_fd, &cleaned, err);
+	return hs_slugstore_open(&d->slugs, slugs, err);
 }
 
 /* Reservations of hsups that died, with everything they made: removed before this one starts
@@ -104,11 +99,8 @@ static void lcd_destroy(struct hs_driver *base)
 	lc_factory_free(d->factory);
 	if (d->init_fd >= 0)
 		close(d->init_fd);
-	if (d->slugs_fd >= 0)
-		close(d->slugs_fd);
-	pthread_mutex_destroy(&d->trees);
+	hs_slugstore_close(&d->slugs);
 	free(d->dynos_dir);
-	free(d->slugs_dir);
 	free(d->netns_dir);
 	free(d->manifest);
 	free(d);
@@ -124,8 +116,8 @@ static int lcd_create(const struct hs_driver_conf *conf, struct hs_driver **out,
 	struct lcd_driver *d = xcalloc(1, sizeof(*d));
 	d->base.ops = &hs_driver_libcontainer;
 	d->base.conf = *conf;
-	d->slugs_fd = d->init_fd = -1;
-	pthread_mutex_init(&d->trees, NULL);
+	d->init_fd = -1;
+	d->slugs.fd = -1;
 	if (open_parts(d, conf, err) < 0) {
 		lcd_destroy(&d->base);
 		return cm_err_wrap(err, "libcontainer driver");
@@ -176,64 +168,10 @@ static int stack_rootfs(struct lcd_driver *d, const char *name, char **rootfs, c
 	return 0;
 }
 
-/* An unpacked slug is named by its source: "slug-<md5 of the URL>". */
-static char *tree_name(const char *slug)
-{
-	struct md5_ctx ctx;
-	uint8_t digest[MD5_DIGEST_SIZE];
-	md5_init(&ctx);
-	md5_update(&ctx, strlen(slug), (const uint8_t *)slug);
-	md5_digest(&ctx, sizeof(digest), digest);
-	char hex[2 * MD5_DIGEST_SIZE + 1];
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	return xasprintf("slug-%s", hex);
-}
-
-/* Unpacks the slug (once: a tree already there is used), and holds it with a shared lock. */
-static int take_tree(struct lcd_driver *d, const char *slug, struct lcd_build *b, cm_err *err)
-{
-	b->tree_name = tree_name(slug);
-	pthread_mutex_lock(&d->trees);
-	int r = hs_slug_unpack(slug, d->slugs_fd, b->tree_name, NULL, NULL, err);
-	if (r >= 0) {
-		b->tree_fd = openat(d->slugs_fd, b->tree_name,
-		                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (b->tree_fd < 0 || flock(b->tree_fd, LOCK_SH) < 0)
-			r = cm_err_sys(err, "open %s/%s", d->slugs_dir, b->tree_name);
-	}
-	pthread_mutex_unlock(&d->trees);
-	if (r < 0)
-		return -1;
-	b->tree = xasprintf("%s/%s", d->slugs_dir, b->tree_name);
-	return 0;
-}
-
-/* Removes the unpacked slugs no release of any hsup holds (they take a shared lock). */
-static void collect_trees(struct lcd_driver *d)
-{
-	_cleanup_strv_ char **names = NULL;
-	cm_err err;
-	if (hs_slug_list(d->slugs_fd, &names, &err) < 0)
-		return;
-	pthread_mutex_lock(&d->trees);
-	for (size_t i = 0; names[i]; i++) {
-		_cleanup_close_ int fd =
-		    openat(d->slugs_fd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
-		    hs_slug_remove(d->slugs_fd, names[i], &err) < 0)
-			lcd_log(d, "%s", err.msg);
-	}
-	pthread_mutex_unlock(&d->trees);
-}
-
 static void build_free(struct lcd_build *b)
 {
-	if (b->tree_fd >= 0)
-		close(b->tree_fd); /* the lock goes with it */
+	hs_slugstore_release(&b->tree);
 	free(b->rootfs);
-	free(b->tree);
-	free(b->tree_name);
 	free(b);
 }
 
@@ -244,17 +182,17 @@ static int lcd_build(struct hs_driver *base, const struct hs_release_info *r,
 	struct lcd_build *b = xcalloc(1, sizeof(*b));
 	b->base.refs = 1;
 	b->base.driver = base;
-	b->tree_fd = -1;
+	b->tree.fd = -1;
 	int rc = stack_rootfs(d, r->stack, &b->rootfs, err);
 	if (rc == 0 && *cancel)
 		rc = cm_err_set(err, ECANCELED, "a newer release came");
 	if (rc == 0 && *r->slug)
-		rc = take_tree(d, r->slug, b, err);
+		rc = hs_slugstore_take(&d->slugs, r->slug, &b->tree, err);
 	if (rc < 0) {
 		build_free(b);
 		return -1;
 	}
-	collect_trees(d);
+	hs_slugstore_collect(&d->slugs, base->conf.log);
 	*out = &b->base;
 	return 0;
 }

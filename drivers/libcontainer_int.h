@@ -11,31 +11,28 @@
 #include "alloc/alloc.h"
 #include "drivers/driver.h"
 #include "drivers/net.h"
+#include "drivers/slugstore.h"
 #include "libcontainer/container.h"
 
 struct lcd_driver {
 	struct hs_driver base;
-	char *dynos_dir; /* <data>/dynos: each dyno's directory */
-	char *netns_dir; /* <state>/netns: each dyno's network namespace */
-	char *slugs_dir; /* <data>/slugs: the releases' unpacked slugs */
-	int slugs_fd;
-	char *manifest; /* the stack manifest's path */
+	char *dynos_dir;           /* <data>/dynos: each dyno's directory */
+	char *netns_dir;           /* <state>/netns: each dyno's network namespace */
+	struct hs_slugstore slugs; /* <data>/slugs: the releases' unpacked slugs */
+	char *manifest;            /* the stack manifest's path */
 	struct al_alloc *alloc;
 	struct hs_net_conf net;
 	bool net_acquired;
 	struct lc_factory *factory; /* containers' state: <state>/containers */
 	int init_fd;                /* the dyno init, exec'd from outside the rootfs */
-	pthread_mutex_t trees;      /* held while an unpacked slug is taken or removed */
 };
 
-/* What building a release made: the stack's mount and the unpacked slug, held (LOCK_SH on the
- * tree's directory) so that no hsup removes it while a release uses it. */
+/* What building a release made: the stack's mount and the unpacked slug, held so that no hsup
+ * removes it while a release uses it. */
 struct lcd_build {
 	struct hs_build base;
 	char *rootfs;
-	char *tree; /* the unpacked slug's path, or NULL when the release has none */
-	char *tree_name;
-	int tree_fd; /* -1 when none */
+	struct hs_slug_hold tree; /* path NULL when the release has no slug */
 };
 
 /* What the user should know, through hsup's log (from any thread). */

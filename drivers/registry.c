@@ -1,10 +1,12 @@
 #include "drivers/driver.h"
 #include "drivers/libcontainer_int.h"
+#include "drivers/simple_int.h"
 
 #include <string.h>
 
 static const struct hs_driver_ops *const drivers[] = {
     &hs_driver_simple,
+    &hs_driver_abspath,
     &hs_driver_libcontainer,
 };
 
@@ -18,7 +20,7 @@ const struct hs_driver_ops *hs_driver_lookup(const char *name)
 
 const char *hs_driver_names(void)
 {
-	return "simple, libcontainer";
+	return "simple, abspath, libcontainer";
 }
 
 struct hs_build *hs_build_ref(struct hs_build *b)

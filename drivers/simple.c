@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "drivers/driver.h"
 #include "drivers/dyno_group.h"
+#include "drivers/simple_int.h"
 #include "common/cleanup.h"
 #include "common/proc.h"
 #include "common/strv.h"
@@ -22,12 +23,6 @@
 
 #define DRAIN_POLL_MS 10
 #define GIVE_UP_MS    5000
-
-struct simple_driver {
-	struct hs_driver base;
-	char *bash;
-	struct hs_dg_root root;
-};
 
 struct simple_proc {
 	struct hs_dyno_proc base;
@@ -47,29 +42,44 @@ struct simple_proc {
 	int open_handles;
 };
 
-static int simple_create(const struct hs_driver_conf *conf, struct hs_driver **out, cm_err *err)
+int hs_simple_init(struct simple_driver *d, const struct hs_driver_conf *conf,
+                   const struct hs_driver_ops *ops, cm_err *err)
 {
-	char *bash = cm_find_program("bash", getenv("PATH"));
-	if (!bash)
-		bash = cm_find_program("bash", "/usr/local/bin:/usr/bin:/bin");
-	if (!bash)
-		return cm_err_set(err, ENOENT, "simple driver: bash not found in PATH");
-	struct simple_driver *d = xcalloc(1, sizeof(*d));
+	d->init_fd = -1;
+	d->slugs.fd = -1;
+	d->bash = cm_find_program("bash", getenv("PATH"));
+	if (!d->bash)
+		d->bash = cm_find_program("bash", "/usr/local/bin:/usr/bin:/bin");
+	if (!d->bash)
+		return cm_err_set(err, ENOENT, "%s driver: bash not found in PATH", ops->name);
 	char why[1024];
 	if (hs_dg_root_init(&d->root, conf->tracking ? conf->tracking : "auto", why, sizeof(why),
-	                    err) < 0) {
-		free(bash);
-		free(d);
-		return cm_err_wrap(err, "simple driver");
-	}
+	                    err) < 0)
+		return cm_err_wrap(err, "%s driver", ops->name);
 	if (why[0] && conf->log)
 		conf->log(
 		    "dynos are tracked by process group: %s; a process that leaves its dyno's "
 		    "process group is not stopped with it",
 		    why);
-	d->base.ops = &hs_driver_simple;
+	d->base.ops = ops;
 	d->base.conf = *conf;
-	d->bash = bash;
+	return 0;
+}
+
+void hs_simple_fini(struct simple_driver *d)
+{
+	hs_dg_root_free(&d->root);
+	free(d->bash);
+}
+
+static int simple_create(const struct hs_driver_conf *conf, struct hs_driver **out, cm_err *err)
+{
+	struct simple_driver *d = xcalloc(1, sizeof(*d));
+	if (hs_simple_init(d, conf, &hs_driver_simple, err) < 0) {
+		hs_simple_fini(d);
+		free(d);
+		return -1;
+	}
 	*out = &d->base;
 	return 0;
 }
@@ -77,8 +87,7 @@ static int simple_create(const struct hs_driver_conf *conf, struct hs_driver **o
 static void simple_destroy(struct hs_driver *base)
 {
 	struct simple_driver *d = (struct simple_driver *)base;
-	hs_dg_root_free(&d->root);
-	free(d->bash);
+	hs_simple_fini(d);
 	free(d);
 }
 
@@ -197,15 +206,34 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 	wait_for_rest(p, p->ours);
 }
 
+/* abspath: the dyno init runs the command in the app's directory, after the profile scripts. */
+static char **init_argv(const struct simple_driver *d, const struct hs_dyno_spec *spec)
+{
+	char **v = NULL;
+	size_t n = 0;
+	cm_strv_push(&v, &n, xstrdup("dyno-init"));
+	cm_strv_push(&v, &n, xstrdup("--grace"));
+	cm_strv_push(&v, &n, xasprintf("%d", (int)(d->base.conf.stop_timeout + 0.999)));
+	cm_strv_push(&v, &n, xstrdup("--app"));
+	cm_strv_push(&v, &n, xstrdup(d->app_path));
+	cm_strv_push(&v, &n, xstrdup("--"));
+	for (size_t i = 0; spec->args[i]; i++)
+		cm_strv_push(&v, &n, xstrdup(spec->args[i]));
+	return v;
+}
+
 static int simple_spawn(struct simple_driver *d, const struct hs_dyno_spec *spec,
                         struct simple_proc *p, cm_err *err)
 {
 	_cleanup_free_ char *cmd = cm_strv_join(spec->args, " ");
-	char *argv[] = {"bash", "-c", cmd, NULL};
+	char *bash_argv[] = {"bash", "-c", cmd, NULL};
+	_cleanup_strv_ char **argv = d->init_fd >= 0 ? init_argv(d, spec) : NULL;
+	char init_path[32];
+	snprintf(init_path, sizeof(init_path), "/proc/self/fd/%d", d->init_fd);
 	struct cm_spawn_cgroup cg;
 	struct cm_spawn_opts o = {
-	    .path = d->bash,
-	    .argv = argv,
+	    .path = d->init_fd >= 0 ? init_path : d->bash,
+	    .argv = argv ? argv : bash_argv,
 	    .envp = spec->env,
 	    .stdio = {spec->stdio[0], spec->stdio[1], spec->stdio[2]},
 	    .new_pgroup = true,
@@ -257,9 +285,9 @@ static void proc_free(struct simple_proc *p)
 }
 
 /* A host process starts at once: the dyno runs when this returns 0. */
-static int simple_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
-                        const struct hs_dyno_cbs *cbs, void *data, struct hs_dyno_proc **out,
-                        cm_err *err)
+int hs_simple_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
+                    const struct hs_dyno_cbs *cbs, void *data, struct hs_dyno_proc **out,
+                    cm_err *err)
 {
 	struct simple_driver *d = (struct simple_driver *)base;
 	struct simple_proc *p = proc_new(base, cbs->exited, data);
@@ -278,7 +306,7 @@ static int simple_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
 	return 0;
 }
 
-static int simple_signal(struct hs_dyno_proc *base, int sig, cm_err *err)
+int hs_simple_signal(struct hs_dyno_proc *base, int sig, cm_err *err)
 {
 	struct simple_proc *p = (struct simple_proc *)base;
 	if (sig == SIGKILL && p->leader_done && !p->give_up_at && !p->finished) {
@@ -301,7 +329,7 @@ static void on_handle_closed(uv_handle_t *h)
 		proc_free(p);
 }
 
-static void simple_release(struct hs_dyno_proc *base)
+void hs_simple_release(struct hs_dyno_proc *base)
 {
 	struct simple_proc *p = (struct simple_proc *)base;
 	if (p->pidfd >= 0)
@@ -311,7 +339,7 @@ static void simple_release(struct hs_dyno_proc *base)
 	uv_close((uv_handle_t *)&p->drain, on_handle_closed);
 }
 
-static json_t *simple_record(struct hs_dyno_proc *base)
+json_t *hs_simple_record(struct hs_dyno_proc *base)
 {
 	return hs_dg_record(&((struct simple_proc *)base)->group);
 }
@@ -331,8 +359,8 @@ static int open_leader(struct simple_proc *p)
 	return fd;
 }
 
-static int simple_adopt(struct hs_driver *base, json_t *record, hs_driver_exit_cb cb, void *data,
-                        struct hs_dyno_proc **out, cm_err *err)
+int hs_simple_adopt(struct hs_driver *base, json_t *record, hs_driver_exit_cb cb, void *data,
+                    struct hs_dyno_proc **out, cm_err *err)
 {
 	struct simple_proc *p = proc_new(base, cb, data);
 	int r = hs_dg_from_record(record, &p->group, err);
@@ -354,9 +382,9 @@ const struct hs_driver_ops hs_driver_simple = {
     .create = simple_create,
     .destroy = simple_destroy,
     .build = simple_build,
-    .start = simple_start,
-    .signal = simple_signal,
-    .release = simple_release,
-    .record = simple_record,
-    .adopt = simple_adopt,
+    .start = hs_simple_start,
+    .signal = hs_simple_signal,
+    .release = hs_simple_release,
+    .record = hs_simple_record,
+    .adopt = hs_simple_adopt,
 };

@@ -79,6 +79,9 @@ int hs_slug_list(int dir_fd, char ***names, cm_err *err);
  * crash halfway leaves a temporary for hs_slug_clean, never half a tree under its name. A
  * missing name is not an error. */
 int hs_slug_remove(int dir_fd, const char *name, cm_err *err);
+/* The same unless someone holds a lock on the tree (a shared one marks it in use): 1 when it
+ * was removed, 0 when it is in use or missing. */
+int hs_slug_remove_unused(int dir_fd, const char *name, cm_err *err);
 /* Removes the temporaries that no process is writing or removing (left by a crash); *removed
  * (may be NULL) counts them. */
 int hs_slug_clean(int dir_fd, unsigned *removed, cm_err *err);

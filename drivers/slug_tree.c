@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -333,7 +334,9 @@ int hs_slug_list(int dir_fd, char ***names, cm_err *err)
 	return 0;
 }
 
-int hs_slug_remove(int dir_fd, const char *name, cm_err *err)
+/* Removes dir_fd/name once its exclusive lock is taken: waiting for it, or not (1 when it was
+ * removed, 0 when someone holds it). */
+static int remove_locked(int dir_fd, const char *name, bool wait, cm_err *err)
 {
 	if (!hs_slug_valid_name(name))
 		return cm_err_set(err, EINVAL, "remove slug tree %s: not a valid name", name);
@@ -346,15 +349,26 @@ int hs_slug_remove(int dir_fd, const char *name, cm_err *err)
 	if (tree < 0)
 		return cm_err_sys(err, "remove slug tree %s", name);
 	/* Locked before it is renamed: as a temporary it is never seen unlocked while ours. */
-	if (lock(tree, LOCK_EX) < 0)
-		return cm_err_sys(err, "lock slug tree %s", name);
+	if (lock(tree, wait ? LOCK_EX : LOCK_EX | LOCK_NB) < 0)
+		return !wait && errno == EWOULDBLOCK ? 0
+		                                     : cm_err_sys(err, "lock slug tree %s", name);
 	_cleanup_free_ char *tmp = temp_name();
 	if (renameat2(parent, name, parent, tmp, RENAME_NOREPLACE) < 0)
 		return errno == ENOENT ? 0
 		                       : cm_err_sys(err, "rename slug tree %s to %s", name, tmp);
 	if (hs_slug_remove_tree(parent, tmp, err) < 0)
 		return cm_err_wrap(err, "remove slug tree %s", name);
-	return 0;
+	return 1;
+}
+
+int hs_slug_remove(int dir_fd, const char *name, cm_err *err)
+{
+	return remove_locked(dir_fd, name, true, err) < 0 ? -1 : 0;
+}
+
+int hs_slug_remove_unused(int dir_fd, const char *name, cm_err *err)
+{
+	return remove_locked(dir_fd, name, false, err);
 }
 
 /* Under the directory's exclusive lock: the temporaries whose lock we could take. */

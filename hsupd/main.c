@@ -283,6 +283,7 @@ static struct hs_driver_conf driver_conf(const struct hs_cli *cli, uv_loop_t *lo
 	    .state_dir = state_dir,
 	    .data_dir = env_or("HSUP_DATA_DIR", "/var/lib/hsup"),
 	    .stack_manifest = env_or("HSUP_STACK_MANIFEST", NULL),
+	    .app_path = env_or("HSUP_APP_PATH", "/app"),
 	    .log = hs_log_system,
 	};
 }

@@ -1,6 +1,6 @@
 /* dyno-init: PID 1 of a dyno's container.
  *
- *   dyno-init [--grace SECONDS] [--shell PATH] -- WORD...
+ *   dyno-init [--grace SECONDS] [--shell PATH] [--app DIR] -- WORD...
  *
  * Runs the words joined by spaces as Heroku runs a dyno's command: bash, in /app, with the
  * environment it was given, sources the *.sh of /etc/profile.d then of /app/.profile.d and then
@@ -40,15 +40,16 @@
 #define DEFAULT_PATH    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define APP_DIR         "/app"
 
-/* $1 is the command; `set --` leaves the command and the profile scripts no positional
- * parameters, as under `bash -c "<command>"`. eval runs it in this very shell, so what the
- * profile scripts set, exported or not, is seen by it, as when Heroku pastes it. */
+/* $1 is the command, $2 the application's directory; `set --` leaves the command and the
+ * profile scripts no positional parameters, as under `bash -c "<command>"`. eval runs it in
+ * this very shell, so what the profile scripts set, exported or not, is seen by it, as when
+ * Heroku pastes it. */
 static const char profile_runner[] =
-    "__dyno_command=$1; set --\n"
-    "for __dyno_f in /etc/profile.d/*.sh " APP_DIR "/.profile.d/*.sh; do\n"
+    "__dyno_command=$1; __dyno_app=$2; set --\n"
+    "for __dyno_f in /etc/profile.d/*.sh \"$__dyno_app\"/.profile.d/*.sh; do\n"
     "\tif [ -r \"$__dyno_f\" ]; then . \"$__dyno_f\"; fi\n"
     "done\n"
-    "unset __dyno_f\n"
+    "unset __dyno_f __dyno_app\n"
     "eval \"unset __dyno_command; $__dyno_command\"\n";
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
@@ -58,6 +59,7 @@ extern char **environ;
 struct opts {
 	int grace;
 	const char *shell;
+	const char *app; /* the application's directory: /app, or elsewhere on a host (abspath) */
 	char command[COMMAND_MAX];
 };
 
@@ -82,13 +84,14 @@ static __attribute__((format(printf, 1, 2))) void say(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: dyno-init [--grace SECONDS] [--shell PATH] -- COMMAND...\n"
-	        "Runs COMMAND as a dyno's PID 1: bash -c in " APP_DIR
-	        " after the profile.d scripts,\n"
+	        "usage: dyno-init [--grace SECONDS] [--shell PATH] [--app DIR] -- COMMAND...\n"
+	        "Runs COMMAND as a dyno's PID 1: bash -c in DIR (" APP_DIR
+	        ") after the profile.d scripts,\n"
 	        "reaping orphans and forwarding signals; exits with COMMAND's status.\n"
 	        "  --grace SECONDS  between SIGTERM and SIGKILL to what is left once COMMAND "
 	        "exits (default %d)\n"
-	        "  --shell PATH     bash (default: the first bash in the PATH given)\n",
+	        "  --shell PATH     bash (default: the first bash in the PATH given)\n"
+	        "  --app DIR        the application's directory (default " APP_DIR ")\n",
 	        DEFAULT_GRACE);
 }
 
@@ -125,11 +128,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	static const struct option longopts[] = {
 	    {"grace", required_argument, NULL, 'g'},
 	    {"shell", required_argument, NULL, 's'},
+	    {"app", required_argument, NULL, 'a'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	o->grace = DEFAULT_GRACE;
 	o->shell = NULL;
+	o->app = APP_DIR;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -144,6 +149,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (optarg[0] != '/')
 				return say("--shell: not an absolute path: %s", optarg), -1;
 			o->shell = optarg;
+			break;
+		case 'a':
+			if (optarg[0] != '/')
+				return say("--app: not an absolute path: %s", optarg), -1;
+			o->app = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -202,8 +212,8 @@ static void block_signals(sigset_t *set, sigset_t *old)
 /* In the child, between fork and exec: system calls only. */
 static __attribute__((noreturn)) void run_command(const char *shell, const struct opts *o)
 {
-	char *const argv[] = {"bash", "-c", (char *)profile_runner, "bash", (char *)o->command,
-	                      NULL};
+	char *const argv[] = {
+	    "bash", "-c", (char *)profile_runner, "bash", (char *)o->command, (char *)o->app, NULL};
 	pid_t self = getpid();
 	setpgid(0, 0);
 	/* A terminal on stdin (a one-off run) goes to the command's group, or bash reading it
@@ -340,8 +350,8 @@ int main(int argc, char **argv)
 	struct state s = {.pid1 = getpid() == 1};
 	if (!s.pid1)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if (chdir(APP_DIR) < 0) {
-		say("chdir %s: %s", APP_DIR, strerror(errno));
+	if (chdir(o.app) < 0) {
+		say("chdir %s: %s", o.app, strerror(errno));
 		return EXIT_CANNOT_RUN;
 	}
 	sigset_t set, old;

@@ -717,6 +717,27 @@ static void list_remove_and_clean(void **state)
 	assert_true(hs_slug_remove(slugs_fd, "../x", &err) < 0);
 }
 
+/* A tree someone holds (a shared lock) is not removed as unused; once let go, it is. */
+static void remove_unused_spares_held_trees(void **state)
+{
+	(void)state;
+	struct tar t = {0};
+	good_tar(&t);
+	cm_err err;
+	assert_int_equal(
+	    hs_slug_unpack_mem(t.buf, t.len, "good", slugs_fd, "held", &fast, NULL, &err), 0);
+	free(t.buf);
+	int held = openat(slugs_fd, "held", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(held >= 0);
+	assert_int_equal(flock(held, LOCK_SH), 0);
+	assert_int_equal(hs_slug_remove_unused(slugs_fd, "held", &err), 0);
+	assert_int_equal(faccessat(slugs_fd, "held/data", F_OK, 0), 0);
+	close(held);
+	assert_int_equal(hs_slug_remove_unused(slugs_fd, "held", &err), 1);
+	assert_int_equal(faccessat(slugs_fd, "held", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	assert_int_equal(hs_slug_remove_unused(slugs_fd, "held", &err), 0); /* missing */
+}
+
 static void names(void **state)
 {
 	(void)state;
@@ -749,6 +770,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(remove_tree_follows_no_link, setup, teardown),
 	    cmocka_unit_test_setup_teardown(remove_tree_with_many_directories, setup, teardown),
 	    cmocka_unit_test_setup_teardown(list_remove_and_clean, setup, teardown),
+	    cmocka_unit_test_setup_teardown(remove_unused_spares_held_trees, setup, teardown),
 	    cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests_name("slug", tests, group_setup, group_teardown);
