@@ -61,6 +61,9 @@ uint64_t al_block_subnets(const struct al_config *c);
 uint32_t al_mask(unsigned prefix);
 const char *al_addr_str(uint32_t addr, char buf[AL_ADDR_LEN]);
 bool al_parse_addr(const char *s, size_t len, uint32_t *addr);
+/* The value of a variable without the blanks around it, its length in *len; NULL when unset
+ * or blank. */
+const char *al_trimmed(const char *v, size_t *len);
 /* "a.b.c.d/n". On failure *why says which part is wrong (a static string). */
 bool al_parse_cidr(const char *s, size_t len, uint32_t *addr, unsigned *prefix, const char **why);
 

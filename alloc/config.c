@@ -90,8 +90,8 @@ bool al_parse_cidr(const char *s, size_t len, uint32_t *addr, unsigned *prefix, 
 	return true;
 }
 
-/* The value without the blanks around it (the Go hsup trimmed them too); NULL when unset. */
-static const char *trimmed(const char *v, size_t *len)
+/* The Go hsup trimmed the blanks around the values too. */
+const char *al_trimmed(const char *v, size_t *len)
 {
 	if (!v)
 		return NULL;
@@ -107,7 +107,7 @@ static const char *trimmed(const char *v, size_t *len)
 static int parse_uid(const char *var, const char *value, uint32_t def, uint32_t *out, cm_err *err)
 {
 	size_t len = 0;
-	const char *v = trimmed(value, &len);
+	const char *v = al_trimmed(value, &len);
 	if (!v) {
 		*out = def;
 		return 0;
@@ -133,7 +133,7 @@ static int parse_uid(const char *var, const char *value, uint32_t def, uint32_t 
 static int parse_subnet(struct al_config *c, const char *value, cm_err *err)
 {
 	size_t len = 0;
-	const char *v = trimmed(value, &len);
+	const char *v = al_trimmed(value, &len);
 	if (!v) {
 		v = AL_DEFAULT_SUBNET;
 		len = strlen(v);

@@ -38,19 +38,6 @@
 
 /* ---- the variables ---- */
 
-static const char *trimmed(const char *v, size_t *len)
-{
-	if (!v)
-		return NULL;
-	while (*v == ' ' || (*v >= '\t' && *v <= '\r'))
-		v++;
-	size_t n = strlen(v);
-	while (n > 0 && (v[n - 1] == ' ' || (v[n - 1] >= '\t' && v[n - 1] <= '\r')))
-		n--;
-	*len = n;
-	return n ? v : NULL;
-}
-
 /* What the kernel takes as an interface's name (dev_valid_name). */
 static bool valid_ifname(const char *s, size_t len)
 {
@@ -67,7 +54,7 @@ static bool valid_ifname(const char *s, size_t len)
 static int parse_extra_if(struct hs_net_conf *c, const char *value, cm_err *err)
 {
 	size_t len = 0;
-	const char *v = trimmed(value, &len);
+	const char *v = al_trimmed(value, &len);
 	if (!v)
 		return 0;
 	const char *var = HS_NET_ENV_EXTRA_INTERFACE;
@@ -186,7 +173,7 @@ static int parse_route(const struct hs_net_conf *c, struct hs_net_route *r, size
 static int parse_routes(struct hs_net_conf *c, const char *value, cm_err *err)
 {
 	size_t len = 0;
-	const char *v = trimmed(value, &len);
+	const char *v = al_trimmed(value, &len);
 	if (!v)
 		return 0;
 	size_t cap = 0;

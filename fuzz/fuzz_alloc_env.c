@@ -3,6 +3,7 @@
  * lines are their values in that order (a missing line: unset). What parses must keep the
  * promises the allocator and the network rely on, and print back to what parses the same;
  * anything else must fail with a message naming a variable. */
+#include "fuzz/fuzz.h"
 #include "alloc/alloc.h"
 #include "drivers/net.h"
 
@@ -10,16 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: broken promise: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 enum {
 	SUBNET,

@@ -6,6 +6,7 @@
  * response whose body is what its Content-Type says; the parser must use every byte it is
  * given unless it answers. Routing runs against a supervisor with no release. */
 #define _GNU_SOURCE
+#include "fuzz/fuzz.h"
 #include "control/api_http.h"
 #include "drivers/driver.h"
 #include "hsupd/supervisor.h"
@@ -17,16 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: broken promise: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* ---- a driver that starts nothing: with no release, no dyno is ever asked for ---- */
 

@@ -3,6 +3,7 @@
  * safe as file names, URLs of the allowed schemes, md5s of 32 lowercase hexadecimal digits, one
  * entry per name and version, one primary per name) and read back the same once written; a
  * failure must say which file it is about. */
+#include "fuzz/fuzz.h"
 #include "stacks/manifest.h"
 
 #include <ctype.h>
@@ -11,16 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: broken promise: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static void check_stack(const struct st_manifest *m, size_t i)
 {

@@ -2,14 +2,13 @@
  * with its validation, from arbitrary bytes. A config that parses must also validate, and must
  * come back through lc_config_to_json and a second parse unchanged: that is how a container's
  * state directory keeps its config. */
+#include "fuzz/fuzz.h"
 #include "libcontainer/config.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void broken(const char *what, const char *detail, const char *json)
 {

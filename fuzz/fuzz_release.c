@@ -1,22 +1,13 @@
 /* libFuzzer target: the release document of the control directory (hsupd/release.c), JSON and
  * the rules it must keep, from arbitrary bytes. What parses must keep the promises the
  * supervisor relies on; anything else must fail with a message. */
+#include "fuzz/fuzz.h"
 #include "hsupd/release.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: broken promise: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* Orders "KEY=VALUE" entries by key, as the release keeps them. */
 static int key_cmp(const char *a, const char *b)

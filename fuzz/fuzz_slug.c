@@ -4,6 +4,7 @@
  * tree, nothing beside the tree (no temporary left), nothing outside touched. What fails must
  * say why and leave nothing. The tree is then removed with hs_slug_remove_tree. */
 #define _GNU_SOURCE
+#include "fuzz/fuzz.h"
 #include "drivers/slug.h"
 
 #include <dirent.h>
@@ -16,16 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: broken promise: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static char top[PATH_MAX], slugs[PATH_MAX + 16], tree[PATH_MAX + 32], sentinel[PATH_MAX + 32];
 static int slugs_fd = -1;

@@ -3,14 +3,13 @@
  * a NUL and the group text (missing parts are absent files). Whatever the bytes, a resolved
  * user is never (uid_t)-1 or beyond, a numeric spec comes back as its own value, a failure
  * says why, and a name the passwd text resolves has a line of its own starting "name:". */
+#include "fuzz/fuzz.h"
 #include "libcontainer/user.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void broken(const char *what, const char *spec)
 {
