@@ -26,7 +26,7 @@ TESTS     := $(patsubst tests/%.c,%,$(TEST_SRC))
 REL := build/release
 SAN := build/asan
 
-all: build/hsup build/nsinit
+all: build/hsup build/nsinit build/hsup-stack
 .PHONY: all asan deps check unit ftest demo bench bench-lc format format-check clean \
         fuzz-build fuzz fuzz-merge FORCE
 

@@ -197,6 +197,8 @@ static void dyno_process(struct lc_config *c, const struct lcd_dyno *d)
 	p->rlimits[0].soft = p->rlimits[0].hard = NOFILE_LIMIT;
 	p->no_new_privileges = true;
 	p->terminal = d->terminal;
+	p->console_rows = d->rows;
+	p->console_cols = d->cols;
 }
 
 static void dyno_namespaces(struct lc_config *c, const struct lcd_dyno *d)

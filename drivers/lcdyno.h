@@ -25,8 +25,9 @@ struct lcd_dyno {
 	char *const *binds;    /* --bind HOST[:DYNO], read-only in the dyno */
 	uint64_t memory_limit; /* bytes; 0: none */
 	int64_t cpu_shares, pids_limit;
-	int grace;     /* seconds the init gives what is left after the command ends */
-	bool terminal; /* a pty for the command (hsup run on a terminal) */
+	int grace;                 /* seconds the init gives what is left after the command ends */
+	bool terminal;             /* a pty for the command (hsup run on a terminal) */
+	unsigned short rows, cols; /* its window */
 };
 
 /* Makes the dyno's directory and its /app. Nothing is left behind on failure. */

@@ -7,8 +7,10 @@
 #define _GNU_SOURCE
 #include "drivers/lcdyno.h"
 #include "drivers/libcontainer_int.h"
+#include "drivers/lcterm.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+#include "common/pty.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
 
@@ -32,7 +34,8 @@ struct lcd_proc {
 	char *name;
 	char **args, **env;
 	int stdio[3];
-	bool terminal;
+	bool terminal; /* hsup run on a terminal: the dyno gets a pty, relayed by term */
+	unsigned short rows, cols; /* the user's window when the dyno was started */
 	uint64_t memory_quota, memory_limit;
 	int64_t cpu_shares, pids_limit;
 	int grace;
@@ -43,7 +46,9 @@ struct lcd_proc {
 	char *id, *dir, *netns;
 	char veth[HS_NET_IFNAMSIZ];
 	struct lc_container *c;
-	int pidfd, oom_fd, quota_fd, log_fd;
+	int pidfd, oom_fd, quota_fd, log_fd, console_fd;
+	int tty_in, tty_out; /* the user's terminal */
+	struct lcd_term *term;
 	/* the loop's side */
 	uv_work_t work;
 	int rc;
@@ -95,7 +100,9 @@ static void dyno_of(const struct lcd_proc *p, struct lcd_dyno *dy)
 	    .cpu_shares = p->cpu_shares,
 	    .pids_limit = p->pids_limit,
 	    .grace = p->grace,
-	    .terminal = false,
+	    .terminal = p->terminal,
+	    .rows = p->rows,
+	    .cols = p->cols,
 	};
 }
 
@@ -108,6 +115,7 @@ static int run_container(struct lcd_proc *p, cm_err *err)
 	memcpy(o.stdio, p->stdio, sizeof(o.stdio));
 	int r = lc_container_run(p->d->factory, p->id, cfg, &o, &p->c, err);
 	lc_config_free(cfg);
+	p->console_fd = o.console_fd;
 	if (r < 0)
 		return -1;
 	p->pidfd = lc_container_pidfd(p->c, err);
@@ -183,6 +191,12 @@ static void proc_free(struct lcd_proc *p)
 		close(p->oom_fd);
 	if (p->quota_fd >= 0)
 		close(p->quota_fd);
+	if (p->console_fd >= 0)
+		close(p->console_fd);
+	if (p->tty_in >= 0)
+		close(p->tty_in);
+	if (p->tty_out >= 0)
+		close(p->tty_out);
 	hs_build_unref(&p->build->base);
 	cm_strv_free(p->args);
 	cm_strv_free(p->env);
@@ -235,11 +249,30 @@ static void watch(struct lcd_proc *p, int which, uv_poll_t *h, int fd, uv_poll_c
 	uv_poll_start(h, UV_READABLE, cb);
 }
 
+/* A dyno whose terminal cannot be relayed would run deaf and mute: it is told why and killed. */
+static void start_relay(struct lcd_proc *p)
+{
+	cm_err err;
+	int master = cm_steal_fd(p->console_fd);
+	if (lcd_term_start(p->d->base.conf.loop, p->tty_in, p->tty_out, master, &p->term, &err) ==
+	    0)
+		return;
+	char line[sizeof(err.msg) + 64];
+	snprintf(line, sizeof(line), "%s: %s\n", p->name, err.msg);
+	say(p, line);
+	if (lc_container_kill(p->c, SIGKILL, false, &err) < 0)
+		lcd_log(p->d, "%s: %s", p->name, err.msg);
+}
+
 static void start_done(uv_work_t *w, int status)
 {
 	struct lcd_proc *p = w->data;
 	if (status < 0 && p->rc == 0)
 		p->rc = cm_err_errno(&p->err, -status, "start cancelled");
+	if (p->terminal) { /* kept for the relay */
+		p->tty_in = cm_steal_fd(p->stdio[0]);
+		p->tty_out = cm_steal_fd(p->stdio[1]);
+	}
 	for (int i = 0; i < 3; i++) { /* the container has its own copies now */
 		if (p->stdio[i] >= 0)
 			close(p->stdio[i]);
@@ -255,6 +288,8 @@ static void start_done(uv_work_t *w, int status)
 	watch(p, 0, &p->exit_poll, p->pidfd, on_exit_poll);
 	watch(p, 1, &p->oom_poll, p->oom_fd, on_oom);
 	watch(p, 2, &p->quota_poll, p->quota_fd, on_quota);
+	if (p->console_fd >= 0)
+		start_relay(p);
 	p->cbs.started(&p->base, NULL, p->data);
 }
 
@@ -280,6 +315,8 @@ static void on_exit_poll(uv_poll_t *h, int status, int events)
 	if (p->watched[2])
 		uv_poll_stop(&p->quota_poll);
 	exit_status(p, code);
+	lcd_term_end(p->term);
+	p->term = NULL;
 	if (p->log_fd >= 0) /* the log pipe's last writer: the dyno's output ends here */
 		close(p->log_fd);
 	p->log_fd = -1;
@@ -307,7 +344,10 @@ int lcd_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
 	p->cpu_shares = spec->cpu_shares;
 	p->pids_limit = spec->pids_limit;
 	p->grace = (int)(base->conf.stop_timeout + 0.999);
-	p->pidfd = p->oom_fd = p->quota_fd = -1;
+	p->pidfd = p->oom_fd = p->quota_fd = p->console_fd = p->tty_in = p->tty_out = -1;
+	p->terminal = spec->foreground && isatty(spec->stdio[0]) && isatty(spec->stdio[1]);
+	if (p->terminal)
+		cm_tty_size(spec->stdio[0], &p->rows, &p->cols);
 	/* the caller closes its fds once this returns: the work and the R14/R15 lines need ours */
 	for (int i = 0; i < 3; i++)
 		p->stdio[i] = spec->stdio[i] >= 0 ? fcntl(spec->stdio[i], F_DUPFD_CLOEXEC, 3) : -1;
@@ -347,6 +387,8 @@ void lcd_release(struct hs_dyno_proc *base)
 {
 	struct lcd_proc *p = (struct lcd_proc *)base;
 	p->open_handles++; /* the release itself, until everything below is done */
+	lcd_term_end(p->term);
+	p->term = NULL;
 	uv_poll_t *polls[] = {&p->exit_poll, &p->oom_poll, &p->quota_poll};
 	for (size_t i = 0; i < CM_ARRAY_SIZE(polls); i++)
 		if (p->watched[i])

@@ -172,6 +172,32 @@ assert_nothing_left() {
 	assert_nothing_left
 }
 
+@test "hsup run on a terminal: a pty of the dyno's own; keys, window size and exit code pass; the terminal is left as it was" {
+	command -v script >/dev/null || skip "script (util-linux) is not installed"
+	slug_release '[]'
+	cat >"$T/session" <<-EOF
+	stty -g >"$T/before"
+	stty cols 91 rows 17
+	tty >"$T/outer-tty"
+	nsenter --net=/run/netns/$NS unshare -m --propagation slave "$HSUP" -d libcontainer run -- \
+		'test -t 0 && test -t 1 && echo tty-ok; stty size; readlink /proc/self/fd/0; read -r l; echo "got \$l"; exit 7'
+	echo "rc=\$?"
+	stty -g >"$T/after"
+	EOF
+	run bash -c "printf 'hello\n' | script -qec 'bash $T/session' /dev/null"
+	echo "$output"
+	[[ "$output" == *tty-ok* ]]
+	[[ "$output" == *"17 91"* ]]
+	[[ "$output" == *"got hello"* ]]
+	[[ "$output" == *rc=7* ]]
+	# the dyno's terminal is not the user's: nothing in it can reach the user's shell
+	inner=$(grep -o '/dev/pts/[0-9]*' <<<"$output" | head -1)
+	[ -n "$inner" ] && [ "$inner" != "$(cat "$T/outer-tty")" ]
+	# raw while the dyno ran, as it was once it ended
+	[ "$(cat "$T/before")" = "$(cat "$T/after")" ]
+	assert_nothing_left
+}
+
 @test "/status and /dynos give each dyno its own address in its /30; HTTP to it is answered" {
 	web_app
 	slug_release '[{"Type": "web", "Quantity": 2, "Args": ["python3 web.py"]}]'

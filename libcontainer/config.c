@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <sched.h>
 #include <string.h>
 
@@ -446,6 +447,39 @@ static int parse_rlimit(json_t *o, const char *path, void *arr, size_t i, cm_err
 	return 0;
 }
 
+/* A terminal's window is counted in unsigned shorts (struct winsize). */
+static int get_window_side(json_t *v, const char *path, unsigned short *out, cm_err *err)
+{
+	uint64_t n;
+	if (get_u64(v, path, &n, err) < 0 || n > USHRT_MAX)
+		return wrong_type(err, path, "an integer from 0 to 65535");
+	*out = (unsigned short)n;
+	return 0;
+}
+
+static int parse_console_size(json_t *o, const char *path, struct lc_process *p, cm_err *err)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach (o, key, v) {
+		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
+		int r;
+		if (FIELD("height"))
+			r = get_window_side(v, sub, &p->console_rows, err);
+		else if (FIELD("width"))
+			r = get_window_side(v, sub, &p->console_cols, err);
+		else
+			r = unsupported(err, path, key);
+		if (r < 0)
+			return -1;
+	}
+	if (!json_object_get(o, "height"))
+		return missing(err, path, "height");
+	if (!json_object_get(o, "width"))
+		return missing(err, path, "width");
+	return 0;
+}
+
 static int parse_process(json_t *o, const char *path, struct lc_process *p, cm_err *err)
 {
 	const char *key;
@@ -461,6 +495,8 @@ static int parse_process(json_t *o, const char *path, struct lc_process *p, cm_e
 			r = get_str(v, sub, &p->cwd, err);
 		else if (FIELD("terminal"))
 			r = get_bool(v, sub, &p->terminal, err);
+		else if (FIELD("consoleSize"))
+			r = want_object(v, sub, err) ?: parse_console_size(v, sub, p, err);
 		else if (FIELD("noNewPrivileges"))
 			r = get_bool(v, sub, &p->no_new_privileges, err);
 		else if (FIELD("oomScoreAdj"))

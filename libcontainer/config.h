@@ -61,7 +61,8 @@ struct lc_process {
 	size_t n_rlimits;
 	bool no_new_privileges;
 	bool terminal;
-	int64_t oom_score_adj; /* LC_UNSET: leave it */
+	unsigned short console_rows, console_cols; /* consoleSize; 0: not given */
+	int64_t oom_score_adj;                     /* LC_UNSET: leave it */
 };
 
 struct lc_namespace {

@@ -66,6 +66,10 @@ static json_t *process_json(const struct lc_process *p)
 	                                               "permitted", "ambient"};
 	json_t *o = json_object();
 	json_object_set_new(o, "terminal", json_boolean(p->terminal));
+	if (p->console_rows && p->console_cols)
+		json_object_set_new(
+		    o, "consoleSize",
+		    json_pack("{s:i,s:i}", "height", p->console_rows, "width", p->console_cols));
 	json_t *user = json_pack("{s:I,s:I}", "uid", (json_int_t)p->uid, "gid", (json_int_t)p->gid);
 	if (p->n_additional_gids) {
 		json_t *g = json_array();

@@ -200,7 +200,9 @@ static int spawn_init(struct lc_container *c, const struct lc_config *cfg, struc
 	if (make_fifo(c, &start_fd, err) < 0)
 		return -1;
 	o->console_fd = -1;
-	if (cfg->process.terminal && cm_pty_open(&o->console_fd, &tty_slave, err) < 0)
+	if (cfg->process.terminal &&
+	    cm_pty_open(&o->console_fd, &tty_slave, cfg->process.console_rows,
+	                cfg->process.console_cols, err) < 0)
 		return -1;
 	struct lc_spawn_req req = {
 	    .cfg = cfg,

@@ -38,6 +38,7 @@ struct lc_exec_opts {
 	const char *cwd;   /* NULL: the container's */
 	const char *user;  /* "uid[:gid]" or names in the rootfs; NULL: the container's */
 	bool tty;
+	unsigned short rows, cols; /* the terminal's window when tty; 0: none */
 	int stdio[3];
 	int console_fd; /* out: the terminal's master when tty */
 };

@@ -48,7 +48,7 @@ int lc_container_exec(struct lc_container *c, struct lc_exec_opts *o, pid_t *pid
 	}
 	_cleanup_close_ int slave = -1;
 	o->console_fd = -1;
-	if (o->tty && cm_pty_open(&o->console_fd, &slave, err) < 0)
+	if (o->tty && cm_pty_open(&o->console_fd, &slave, o->rows, o->cols, err) < 0)
 		return -1;
 	req.tty_slave = slave;
 	if (lc_process_spawn(&req, pid, pidfd, NULL, err) < 0) {

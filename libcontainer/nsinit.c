@@ -293,6 +293,8 @@ static int apply_process_flags(struct args *a, struct lc_config *cfg, const char
 		p->cwd = xstrdup(a->cwd);
 	}
 	p->terminal = a->tty;
+	if (a->tty && isatty(0)) /* the pty starts with the user's window, not 0 x 0 */
+		cm_tty_size(0, &p->console_rows, &p->console_cols);
 	if (a->user) {
 		_cleanup_free_ char *path = cfg->root_path[0] == '/'
 		                                ? xstrdup(cfg->root_path)
@@ -413,6 +415,8 @@ static int exec_join(struct args *a, struct lc_container *c)
 	                         .user = a->user,
 	                         .tty = a->tty,
 	                         .stdio = {-1, -1, -1}};
+	if (a->tty)
+		cm_tty_size(0, &o.rows, &o.cols);
 	pid_t pid;
 	int pidfd;
 	_cleanup_close_ int sigfd = forward_signals();

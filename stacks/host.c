@@ -28,11 +28,11 @@
 #define COPY_DEPTH 32
 
 const char *const st_host_programs[] = {
-    "bash", "sh",   "env",   "cat",      "ls",    "id",       "ps",      "ip",       "sleep",
-    "echo", "true", "false", "printenv", "pwd",   "mkdir",    "rmdir",   "rm",       "cp",
-    "mv",   "ln",   "chmod", "touch",    "head",  "tail",     "wc",      "sort",     "uniq",
-    "tr",   "cut",  "grep",  "sed",      "uname", "hostname", "dirname", "basename", "readlink",
-    "kill", "date", "tee",   "xargs",    "find",  "seq",      "expr",    "test",     NULL,
+    "bash",  "sh",    "env",      "cat",     "ls",       "id",       "ps",   "ip",  "sleep", "echo",
+    "true",  "false", "printenv", "pwd",     "mkdir",    "rmdir",    "rm",   "cp",  "mv",    "ln",
+    "chmod", "touch", "head",     "tail",    "wc",       "sort",     "uniq", "tr",  "cut",   "grep",
+    "sed",   "uname", "hostname", "dirname", "basename", "readlink", "stty", "tty", "kill",  "date",
+    "tee",   "xargs", "find",     "seq",     "expr",     "test",     NULL,
 };
 
 /* What the standard library copy of python leaves out: tests, tools, caches, the static

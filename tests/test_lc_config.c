@@ -224,6 +224,38 @@ static void cgroups_path_stays_in_the_hierarchy(void **state)
 	lc_config_free(c);
 }
 
+/* process.consoleSize: the window a pty starts with, in unsigned shorts, both sides given. */
+static void console_size(void **state)
+{
+	(void)state;
+	struct lc_config *c, *back;
+	cm_err err;
+	const char *text = "{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], "
+	                   "\"terminal\": true, \"consoleSize\": {\"height\": 17, \"width\": 91}}, "
+	                   "\"linux\": {" NS "}}";
+	if (lc_config_parse(text, &c, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->process.console_rows, 17);
+	assert_int_equal(c->process.console_cols, 91);
+	char *json = lc_config_to_json(c);
+	if (lc_config_parse(json, &back, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(back->process.console_rows, 17);
+	assert_int_equal(back->process.console_cols, 91);
+	free(json);
+	lc_config_free(back);
+	lc_config_free(c);
+	expect_error("{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], "
+	             "\"consoleSize\": {\"height\": 65536, \"width\": 80}}}",
+	             "process.consoleSize.height");
+	expect_error("{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], "
+	             "\"consoleSize\": {\"height\": 24}}}",
+	             "process.consoleSize.width: missing");
+	expect_error("{\"root\": {\"path\": \"r\"}, \"process\": {\"args\": [\"sh\"], "
+	             "\"consoleSize\": {\"height\": 24, \"width\": 80, \"depth\": 1}}}",
+	             "unsupported field process.consoleSize.depth");
+}
+
 static void hugepage_limits_are_an_array(void **state)
 {
 	(void)state;
@@ -366,6 +398,7 @@ int main(void)
 	    cmocka_unit_test(ids_are_checked),
 	    cmocka_unit_test(cgroups_path_stays_in_the_hierarchy),
 	    cmocka_unit_test(hugepage_limits_are_an_array),
+	    cmocka_unit_test(console_size),
 	    cmocka_unit_test(numbers_and_seccomp_args),
 	    cmocka_unit_test(reals_beyond_int64),
 	    cmocka_unit_test(default_seccomp_compiles),
