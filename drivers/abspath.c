@@ -86,8 +86,15 @@ static int abspath_build(struct hs_driver *base, const struct hs_release_info *r
 	struct simple_driver *d = (struct simple_driver *)base;
 	(void)cancel;
 	*out = NULL;
-	if (!*r->slug)
-		return 0; /* nothing to unpack: the app path is left as it is */
+	if (!*r->slug) { /* nothing to unpack: the app is what the app path holds (an image's) */
+		struct stat st;
+		if (stat(d->app_path, &st) < 0 || !S_ISDIR(st.st_mode))
+			return cm_err_set(err, ENOENT,
+			                  "the release has no Slug and %s is no directory: the dynos "
+			                  "would have no app to run in",
+			                  d->app_path);
+		return 0;
+	}
 	struct abs_build *b = xcalloc(1, sizeof(*b));
 	b->base.refs = 1;
 	b->base.driver = base;

@@ -46,6 +46,21 @@ slug_release() { # slug_release PROCESSES [VERSION]
 	wait_for '[ ! -e "$first" ]' 20
 }
 
+@test "abspath: a release without a slug runs in the app path as it is; with none there it is refused" {
+	release '[{"Type": "w", "Quantity": 1, "Args": ["exec sleep 100"]}]'
+	start_hsup -d abspath start -s "$SOCK"
+	wait_for '[ -e "$CTL/last_error" ]'
+	grep -q "the release has no Slug and $T/app is no directory" "$CTL/last_error"
+	! grep -q "w.1" "$T/out"
+	# an app already there (an image's /app): the dynos run in it
+	mkdir "$T/app"
+	echo here >"$T/app/marker"
+	release '[{"Type": "w", "Quantity": 1, "Args": ["echo pwd=$(pwd) marker=$(cat marker); exec sleep 100"]}]' null new 2
+	wait_for 'grep -q "marker=here" "$T/out"'
+	grep -q "w.1 *| pwd=$T/app marker=here" "$T/out"
+	[ -d "$T/app" ] && [ ! -L "$T/app" ]
+}
+
 @test "abspath: a directory at the app path is not replaced; the release is refused" {
 	mkdir "$T/app"
 	echo mine >"$T/app/keep"

@@ -14,6 +14,7 @@ load helpers
 	[[ "$output" =~ ^hsup\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
 }
 
+# bats test_tags=drivers
 @test "bad usage names the problem and exits 2" {
 	run "$HSUP" --no-such-flag run true
 	[ "$status" -eq 2 ]
@@ -49,6 +50,7 @@ load helpers
 	[[ "$output" == *"after --"* ]]
 }
 
+# bats test_tags=drivers
 @test "flags may stand before and after the command word" {
 	run "$HSUP" -d simple run --start-number 3 'echo $DYNO'
 	[ "$status" -eq 0 ]
@@ -58,6 +60,7 @@ load helpers
 	[ "$output" = "a -b --c" ]
 }
 
+# bats test_tags=drivers
 @test "start explains that it needs a release" {
 	unset HSUP_CONTROL_DIR
 	run "$HSUP" start
@@ -68,6 +71,7 @@ load helpers
 	[[ "$output" == *"$T/missing"* ]]
 }
 
+# bats test_tags=drivers
 @test "start refuses process types the release does not have" {
 	release '[{"Type": "web", "Quantity": 1, "Args": ["sleep 100"]}]'
 	run "$HSUP" start web=1 nope
@@ -76,6 +80,7 @@ load helpers
 	[ -f "$CTL/new" ] # not taken: nothing was lost
 }
 
+# bats test_tags=drivers
 @test "client commands need a socket" {
 	run "$HSUP" status
 	[ "$status" -eq 2 ]
@@ -97,6 +102,7 @@ load helpers
 	[[ "$output" == *"new: Version must be an integer"* ]]
 }
 
+# bats test_tags=drivers
 @test "hsup started with its standard fds closed gives the dyno /dev/null, not its own files" {
 	unset HSUP_CONTROL_DIR
 	run bash -c '"$0" run "cat; echo status=\$?" <&- 2>&-' "$HSUP"

@@ -20,6 +20,7 @@ two_types() {
 	[ "$(running_dynos)" = "worker.1" ]
 }
 
+# bats test_tags=drivers
 @test "wrong method 405, bad JSON 400, unknown path 404; the daemon lives on" {
 	two_types
 	[ "$(api_code GET /control/stop)" = 405 ]
@@ -73,6 +74,7 @@ assert d["Port"] == 5001 and d["IPAddress"] == "127.0.0.1", d'
 	[ "${#lines[@]}" -eq 2 ]
 }
 
+# bats test_tags=drivers
 @test "scale through the API and hsup scale" {
 	two_types
 	run "$HSUP" -s "$SOCK" scale web=3 worker=0
@@ -86,6 +88,7 @@ assert d["Port"] == 5001 and d["IPAddress"] == "127.0.0.1", d'
 	api GET /formation | grep -q '"Quantity":3,"Running":3,"Type":"web"'
 }
 
+# bats test_tags=drivers
 @test "a scale request naming a type twice is refused, naming it; nothing changes" {
 	two_types
 	run curl -sS --unix-socket "$SOCK" -w '\n%{http_code}' -d '{"web": 1, "web": 3}' \
@@ -96,6 +99,7 @@ assert d["Port"] == 5001 and d["IPAddress"] == "127.0.0.1", d'
 	[ "$(running_dynos)" = "web.1 web.2 worker.1" ]
 }
 
+# bats test_tags=drivers
 @test "socket mode 0770, stale socket replaced, live hsup refused, removed on exit" {
 	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$SOCK"
 	[ -S "$SOCK" ]

@@ -36,6 +36,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 		"$env" new "${3:-1}"
 }
 
+# bats test_tags=drivers
 @test "a valid new becomes loaded and its dynos run" {
 	web_and_worker 1
 	start_hsup start -s "$SOCK"
@@ -47,6 +48,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	[ -z "$(ls -A "$CTL" | grep -v '^loaded$')" ]
 }
 
+# bats test_tags=drivers
 @test "an invalid new is rejected with the reason, and the dynos run on untouched" {
 	web_and_worker 1
 	start_hsup start -s "$SOCK"
@@ -67,6 +69,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	wait_for '[ ! -e "$CTL/last_error" ] && [ ! -e "$CTL/rejected" ]'
 }
 
+# bats test_tags=drivers
 @test "a scale-only change starts and stops only the difference" {
 	web_and_worker 2
 	start_hsup start -s "$SOCK"
@@ -81,6 +84,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	[ "$(dyno_field web.1 Release)" = 3 ]
 }
 
+# bats test_tags=drivers
 @test "an env change replaces every dyno" {
 	web_and_worker 1
 	start_hsup start -s "$SOCK"
@@ -94,6 +98,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	! kill -0 "$old_web" 2>/dev/null
 }
 
+# bats test_tags=drivers
 @test "a restarted hsup resumes from loaded" {
 	web_and_worker 2
 	start_hsup start -s "$SOCK"
@@ -105,6 +110,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	wait_for '[ -S "$SOCK" ] && [ "$(running_dynos)" = "web.1 web.2 worker.1" ]'
 }
 
+# bats test_tags=drivers
 @test "a claim left by a crashed hsup is not lost" {
 	web_and_worker 1
 	claim=$(dead_claim "$(date +%s%N)")
@@ -114,6 +120,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	[ -f "$CTL/loaded" ] && [ ! -e "$CTL/$claim" ]
 }
 
+# bats test_tags=drivers
 @test "of several claims left by a dead hsup, the newest is applied and the others removed" {
 	# Version N runs N web dynos; the claim times are fixed so the directory order is too.
 	for v in 2 4 1 3; do
@@ -128,6 +135,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	[ -z "$(ls -A "$CTL" | grep -v '^loaded$')" ]
 }
 
+# bats test_tags=drivers
 @test "a new present at start is newer than any claim" {
 	web_and_worker 3 '{"GREETING": "one"}' 1
 	mv "$CTL/new" "$CTL/$(dead_claim "$(date +%s%N)")"
@@ -138,6 +146,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	[ -z "$(ls -A "$CTL" | grep -v '^loaded$')" ]
 }
 
+# bats test_tags=drivers
 @test "a claim of a live hsup is left alone" {
 	cp /bin/sleep "$T/bin/owner" # a live "hsup": its pid and start time name the claim
 	"$T/bin/owner" 100 &
@@ -153,6 +162,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	kill "$owner"
 }
 
+# bats test_tags=drivers
 @test "a symbolic link as new is refused without being followed" {
 	web_and_worker 1
 	start_hsup start -s "$SOCK"
@@ -167,6 +177,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	[ "$(running_dynos)" = "web.1 worker.1" ]
 }
 
+# bats test_tags=drivers
 @test "a symbolic link as loaded is refused at start, and as new by hsup build" {
 	echo '{"Version": 1, "Processes": [{"Type": "web", "Quantity": 1, "Args": ["sleep 100"]}]}' \
 		>"$T/release.json"
@@ -183,6 +194,7 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	[[ "$output" != *TOPSECRET* ]]
 }
 
+# bats test_tags=drivers
 @test "a FIFO as new is refused by its type while the loop keeps answering" {
 	web_and_worker 1
 	start_hsup start -s "$SOCK"
@@ -207,6 +219,7 @@ slow_writer() {
 	} >"$CTL/new"
 }
 
+# bats test_tags=drivers
 @test "a release still being written is taken only once its writer is done" {
 	web_and_worker 1
 	start_hsup start -s "$SOCK"
@@ -237,6 +250,7 @@ slow_writer() {
 	[ ! -e "$CTL/rejected" ] && [ ! -e "$CTL/last_error" ]
 }
 
+# bats test_tags=drivers
 @test "a release with a config var too big to pass to a process is refused" {
 	web_and_worker 1
 	start_hsup start -s "$SOCK"
@@ -251,6 +265,7 @@ slow_writer() {
 	grep -q '"Version": 1' "$CTL/loaded"
 }
 
+# bats test_tags=drivers
 @test "dynos do not inherit the SIGIO hsup ignores" {
 	release '[{"Type": "web", "Quantity": 1, "Args": ["grep ^SigIgn: /proc/$$/status; exec sleep 100"]}]'
 	start_hsup start -s "$SOCK"
@@ -259,6 +274,7 @@ slow_writer() {
 	[ $((0x$mask & (1 << 28))) -eq 0 ] # SIGIO is signal 29
 }
 
+# bats test_tags=drivers
 @test "when loaded cannot be written for want of space, hsup says so and retries until it can" {
 	command -v nsenter >/dev/null || skip "nsenter is not installed"
 	start_hsup_ns "mount -t tmpfs -o size=64k tmpfs '$CTL'" start -s "$SOCK"
@@ -284,6 +300,7 @@ slow_writer() {
 	[ -z "$(inns ls -A "$CTL" | grep -v '^loaded$')" ]
 }
 
+# bats test_tags=drivers
 @test "in a read-only directory, the newest release left in a claim runs and the note says why loaded is stale" {
 	command -v nsenter >/dev/null || skip "nsenter is not installed"
 	web_and_worker 1 '{"GREETING": "one"}' 1
@@ -298,6 +315,7 @@ slow_writer() {
 	grep -q '"Version": 1' "$CTL/loaded" && [ -f "$CTL/$claim" ]
 }
 
+# bats test_tags=drivers
 @test "SIGHUP re-reads the control directory" {
 	web_and_worker 1
 	start_hsup start -s "$SOCK"
@@ -314,6 +332,7 @@ slow_writer() {
 	wait_for '[ "$(running_dynos)" = "web.1 web.2 worker.1" ]'
 }
 
+# bats test_tags=drivers
 @test "with no release yet, hsup waits for the first one" {
 	start_hsup start -s "$SOCK"
 	wait_for '[ -S "$SOCK" ] && grep -q "waiting for a release: write it to $CTL/new" "$T/err"'

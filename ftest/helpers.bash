@@ -11,7 +11,9 @@ setup() {
 	CTL=$T/ctl
 	SOCK=$T/sock
 	mkdir -p "$CTL" "$T/bin"
-	export HSUP_CONTROL_DIR=$CTL HSUP_STATE_DIR=$T/state
+	# under -d abspath (ftest/with-drivers.sh), a release without a slug runs in the app path
+	[ "${HSUP_TEST_DRIVER:-simple}" != abspath ] || mkdir "$T/app"
+	export HSUP_CONTROL_DIR=$CTL HSUP_STATE_DIR=$T/state HSUP_DATA_DIR=$T/data HSUP_APP_PATH=$T/app
 	unset HSUP_CONTROL_SOCKET HEROKU_ACCESS_TOKEN
 	HSUP_PID=
 }

@@ -159,4 +159,13 @@ init_pid() {
 	cat "$T/out"
 	[ "$rc" -eq 4 ]
 	[ "$(cat "$R/app/group")" = "group got TERM" ]
+	# what left the group (setsid) cannot be signalled from here: it is not waited for either
+	rc=0
+	SECONDS=0
+	unshare -m --propagation private bash "$T/inner-nopid.sh" --grace 20 -- \
+		'setsid sleep 30 & echo $! >/app/escaped; exit 5' >"$T/out" 2>&1 || rc=$?
+	cat "$T/out"
+	[ "$rc" -eq 5 ]
+	[ "$SECONDS" -lt 15 ]
+	kill -KILL "$(cat "$R/app/escaped")"
 }

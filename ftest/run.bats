@@ -2,6 +2,7 @@
 # hsup run: a one-off dyno on the user's own stdio, exiting with its code.
 load helpers
 
+# bats test_tags=drivers
 @test "run prints output and returns the exit code" {
 	unset HSUP_CONTROL_DIR
 	run "$HSUP" run -- echo hello
@@ -13,6 +14,7 @@ load helpers
 	[ "$status" -eq 137 ]
 }
 
+# bats test_tags=drivers
 @test "the dyno sees config vars, PORT 5000 by default and DYNO" {
 	release '[]' '{"GREETING": "hello world", "EMPTY": ""}'
 	run "$HSUP" run 'echo "$GREETING|$PORT|$DYNO|${EMPTY-unset}"'
@@ -24,6 +26,7 @@ load helpers
 	[ "$output" = "7000 run.4" ]
 }
 
+# bats test_tags=drivers
 @test "the dyno gets no secrets of hsup's own environment" {
 	unset HSUP_CONTROL_DIR
 	HEROKU_API_KEY=s3cret SOMETHING=else run env -u HSUP_CONTROL_DIR "$HSUP" run env
@@ -32,6 +35,7 @@ load helpers
 	[[ "$output" == *"DYNO=run.1"* ]]
 }
 
+# bats test_tags=drivers
 @test "stdin is the user's" {
 	unset HSUP_CONTROL_DIR
 	run bash -c "printf 'a\nb\n' | '$HSUP' run 'wc -l'"
@@ -39,6 +43,7 @@ load helpers
 	[ "$output" = "2" ]
 }
 
+# bats test_tags=drivers
 @test "a terminal stays a terminal" {
 	command -v script >/dev/null || skip "script (util-linux) is not installed"
 	unset HSUP_CONTROL_DIR
@@ -47,6 +52,7 @@ load helpers
 	[[ "$output" == *tty-ok* ]]
 }
 
+# bats test_tags=drivers
 @test "a missing command fails fast with 127" {
 	unset HSUP_CONTROL_DIR
 	SECONDS=0
@@ -55,6 +61,7 @@ load helpers
 	[ "$SECONDS" -lt 5 ]
 }
 
+# bats test_tags=drivers
 @test "SIGTERM to hsup run stops the dyno and reports 128+15" {
 	unset HSUP_CONTROL_DIR
 	start_hsup run "echo up; exec sleep 100"

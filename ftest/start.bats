@@ -14,6 +14,7 @@ load helpers
 	! grep -q idle "$T/out"
 }
 
+# bats test_tags=drivers
 @test "explicit counts run only the named types" {
 	release '[{"Type": "web", "Quantity": 1, "Args": ["exec sleep 100"]},
 	          {"Type": "worker", "Quantity": 3, "Args": ["exec sleep 100"]},
@@ -22,6 +23,7 @@ load helpers
 	wait_for '[ -S "$SOCK" ] && [ "$(running_dynos)" = "web.5 web.6 worker.5 worker.6 worker.7" ]'
 }
 
+# bats test_tags=drivers
 @test "a crashing dyno restarts at once, then backs off, visibly" {
 	release '[{"Type": "crash", "Quantity": 1, "Args": ["echo crashing; exit 4"]}]'
 	start_hsup start -s "$SOCK"
@@ -83,6 +85,7 @@ assert d["NextRestartIn"] is not None and d["NextRestartIn"] > 0, d'
 	proc_dead "$child"
 }
 
+# bats test_tags=drivers
 @test "the last line without a newline and very long lines come through whole" {
 	release '[{"Type": "once", "Quantity": 1, "Args": ["head -c 100000 /dev/zero | tr \"\\\\0\" x; echo; printf \"no newline at the end\""]}]'
 	start_hsup start --oneshot
@@ -93,6 +96,7 @@ assert d["NextRestartIn"] is not None and d["NextRestartIn"] > 0, d'
 	[ "$(awk '/once\.1 \| x/ { n++; if ($0 ~ /\| x+$/) len = length($0) - index($0, "| ") - 1 } END { print n, len }' "$T/out")" = "1 100000" ]
 }
 
+# bats test_tags=drivers
 @test "oneshot exits with the first failing dyno's code; a missing command fails fast" {
 	release '[{"Type": "a", "Quantity": 1, "Args": ["exit 0"]},
 	          {"Type": "b", "Quantity": 1, "Args": ["sleep 0.3; exit 5"]}]'
@@ -107,6 +111,7 @@ assert d["NextRestartIn"] is not None and d["NextRestartIn"] > 0, d'
 	[ "$SECONDS" -lt 5 ]
 }
 
+# bats test_tags=drivers
 @test "SIGUSR1 prints the state of every dyno" {
 	release '[{"Type": "web", "Quantity": 1, "Args": ["exec sleep 100"]}]'
 	start_hsup start -s "$SOCK"
@@ -116,6 +121,7 @@ assert d["NextRestartIn"] is not None and d["NextRestartIn"] > 0, d'
 	wait_for "grep -q 'web.1 started pid=$pid restarts=0' \"\$T/err\""
 }
 
+# bats test_tags=drivers
 @test "logs are coloured per dyno on a terminal, plain otherwise" {
 	release '[{"Type": "a", "Quantity": 1, "Args": ["echo from-a"]},
 	          {"Type": "b", "Quantity": 1, "Args": ["echo from-b"]}]'

@@ -112,6 +112,7 @@ assert d["LastExit"]["Code"] == 3, d'
 	[ "$status" -eq 0 ]
 }
 
+# bats test_tags=drivers
 @test "a stopped dyno is listed as stopped until restarted" {
 	release '[{"Type": "web", "Quantity": 2, "Args": ["exec sleep 100"]}]'
 	start_hsup start -s "$SOCK"
@@ -137,6 +138,7 @@ assert names == ["web.1:stopped", "web.2:started"], names'
 	[ "$(dyno_field web.1 State)" = started ]
 }
 
+# bats test_tags=drivers
 @test "control requests naming an unknown dyno are refused whole (404)" {
 	release '[{"Type": "web", "Quantity": 1, "Args": ["exec sleep 100"]}]'
 	start_hsup start -s "$SOCK"
@@ -153,6 +155,7 @@ assert names == ["web.1:stopped", "web.2:started"], names'
 	[ "$(dyno_field web.1 Restarts)" = 0 ]
 }
 
+# bats test_tags=drivers
 @test "POST /control/stop of the one-off dyno ends hsup run with its status" {
 	unset HSUP_CONTROL_DIR
 	start_hsup run -s "$SOCK" "exec sleep 100"
@@ -162,6 +165,7 @@ assert names == ["web.1:stopped", "web.2:started"], names'
 	[ "$status" -eq 143 ]
 }
 
+# bats test_tags=drivers
 @test "a second hsup on the same control directory is refused" {
 	release '[{"Type": "web", "Quantity": 1, "Args": ["exec sleep 100"]}]'
 	start_hsup start

@@ -311,17 +311,25 @@ static void supervise(struct state *s, const sigset_t *set)
 }
 
 /* SIGTERM to what is left, SIGKILL after the grace period, until no child is left. */
+/* Whether anything is left that signal_rest reaches. Not PID 1, that is the command's group
+ * only: what left it (setsid) is not waited for, since nothing here may signal it; it goes to
+ * the next subreaper (hsup) once this init exits. */
+static bool rest_gone(const struct state *s)
+{
+	return s->no_children || (!s->pid1 && kill(-s->command, 0) < 0 && errno == ESRCH);
+}
+
 static void finish(struct state *s, const sigset_t *set, int grace)
 {
 	reap(s);
-	if (s->no_children && !s->pid1)
+	if (rest_gone(s))
 		return;
 	signal_rest(s, SIGTERM);
 	long long deadline = now_ms() + (long long)grace * 1000;
 	bool killed = false;
 	for (;;) {
 		reap(s);
-		if (s->no_children)
+		if (rest_gone(s))
 			return;
 		int sig = wait_signal(set, deadline);
 		if (sig != 0)

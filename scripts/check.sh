@@ -1,8 +1,9 @@
 #!/bin/bash
 # Runs every test and ends with one line: N passed, N failed, N skipped.
 #   unit tests (cmocka) of the release and the ASan+UBSan builds,
-#   functional tests (bats) driving build/hsup, then the ASan+UBSan hsup (the slowest ones,
-#   which drive tools and containers more than the daemon, once: with the ASan+UBSan build),
+#   functional tests (bats) driving build/hsup, the daemon's ones again under -d abspath and
+#   -d libcontainer, then the ASan+UBSan hsup (the slowest ones, which drive tools and
+#   containers more than the daemon, once: with the ASan+UBSan build),
 #   every fuzz target (fuzz/fuzz_*.c) for a short time from its checked-in corpus,
 #   the clang-format check.
 set -u
@@ -61,6 +62,24 @@ functional() { # functional HSUP_BINARY NSINIT_BINARY [all]
 	after_bats $?
 }
 
+# The tests tagged `drivers` (the daemon's behaviour, whatever runs the dynos) again with
+# -d abspath and -d libcontainer, each run in namespaces of its own (ftest/with-drivers.sh).
+drivers() { # drivers HSUP_BINARY
+	local d files
+	if [ "$(id -u)" != 0 ]; then
+		echo "ok - the functional tests under -d abspath and -d libcontainer # skip they need root"
+		skip=$((skip + 1))
+		return 0
+	fi
+	files=$(grep -l '^# bats test_tags=drivers' ftest/*.bats)
+	for d in abspath libcontainer; do
+		echo "# functional, -d $d: $1"
+		# shellcheck disable=SC2086
+		HSUP=$1 ftest/with-drivers.sh "$d" bats --tap --filter-tags drivers $files >"$log" 2>&1
+		after_bats $?
+	done
+}
+
 after_bats() { # after_bats EXIT_CODE
 	local rc=$1
 	count
@@ -76,9 +95,9 @@ fuzz() {
 	local names
 	names=$(ls fuzz/fuzz_*.c 2>/dev/null | sed 's|^fuzz/fuzz_\(.*\)\.c$|\1|')
 	[ -n "$names" ] || return 0
-	echo "# fuzz: ${FUZZ_CHECK_SECONDS:-8} s each"
+	echo "# fuzz: ${FUZZ_CHECK_SECONDS:-5} s each"
 	# shellcheck disable=SC2086
-	fuzz/run.sh check "${FUZZ_CHECK_SECONDS:-8}" $names >"$log" 2>&1
+	fuzz/run.sh check "${FUZZ_CHECK_SECONDS:-5}" $names >"$log" 2>&1
 	count
 }
 
@@ -106,6 +125,7 @@ timed() {
 timed unit build/release
 timed unit build/asan
 timed functional build/hsup build/nsinit
+timed drivers build/hsup
 timed functional build/asan/hsup build/asan/nsinit all
 timed fuzz
 format
