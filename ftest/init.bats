@@ -163,7 +163,10 @@ init_pid() {
 	rc=0
 	SECONDS=0
 	unshare -m --propagation private bash "$T/inner-nopid.sh" --grace 20 -- \
-		'setsid sleep 30 & echo $! >/app/escaped; exit 5' >"$T/out" 2>&1 || rc=$?
+		'setsid sleep 30 & e=$!
+		 # out of the group (its own session) before the command ends and the group is signalled
+		 while read -r -a st </proc/$e/stat && [ "${st[5]}" != "$e" ]; do sleep 0.01; done
+		 echo $e >/app/escaped; exit 5' >"$T/out" 2>&1 || rc=$?
 	cat "$T/out"
 	[ "$rc" -eq 5 ]
 	[ "$SECONDS" -lt 15 ]
