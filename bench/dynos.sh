@@ -21,11 +21,11 @@ cd "$(dirname "$0")/.."
 
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-	REPS=${REPS:-10} FORMATION_REPS=1 RELEASE_REPS=3
+	REPS=${REPS:-10} FORMATION_REPS=${FORMATION_REPS:-1} RELEASE_REPS=${RELEASE_REPS:-3}
 else
-	REPS=${REPS:-100} FORMATION_REPS=3 RELEASE_REPS=10
+	REPS=${REPS:-100} FORMATION_REPS=${FORMATION_REPS:-3} RELEASE_REPS=${RELEASE_REPS:-10}
 fi
-HSUP=$PWD/build/hsup
+HSUP=${HSUP:-$PWD/build/hsup}
 HSUP_INIT=$PWD/build/hsup-init
 HSUP_STACK=$PWD/build/hsup-stack
 NSINIT=$PWD/build/nsinit
@@ -121,9 +121,13 @@ if [ -z "${DYNOS_INNER:-}" ]; then
 	mkdir -p "$RESULTS"
 	export DYNOS_INNER=1 TAG MARK_SECS WORK RESULTS
 	trap outer_cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	unshare --net --mount --propagation slave "$0" "$@"
+	# In the background, so that a signal is acted on at once: passed on as SIGTERM (an
+	# asynchronous command ignores SIGINT), the run cleans up and ends, then this one.
+	unshare --net --mount --propagation slave "$0" "$@" &
+	INNER=$!
+	trap 'log interrupted; kill -TERM "$INNER" 2>/dev/null; wait "$INNER"; exit 130' INT
+	trap 'kill -TERM "$INNER" 2>/dev/null; wait "$INNER"; exit 143' TERM
+	wait "$INNER"
 	exit 0
 fi
 
@@ -165,9 +169,14 @@ inner_cleanup() {
 		sort -rn | cut -d' ' -f2- | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	exit "$rc"
 }
+MEASURE_PID=
+stop_measuring() {
+	[ -z "$MEASURE_PID" ] || { kill -TERM "$MEASURE_PID" 2>/dev/null; wait "$MEASURE_PID"; }
+	exit "$1"
+}
 trap inner_cleanup EXIT
-trap 'log interrupted; exit 130' INT
-trap 'exit 143' TERM
+trap 'stop_measuring 130' INT
+trap 'stop_measuring 143' TERM
 
 # cgroups of the run's own in every hierarchy, under the ones it was started in: what hsup,
 # crun and docker make goes beneath them, and their CPU time is the run's own.
@@ -205,6 +214,8 @@ make_stack() {
 	"$HSUP_STACK" build --manifest "$WORK/stacks/manifest.yml" "$WORK/stacks/tree" host 1 \
 		"$WORK/stacks" >/dev/null 2>&1
 	rm -rf "$WORK/stacks/tree"
+	# fetched here, so that neither hsup does it (and maps libcurl) before its memory is read
+	"$HSUP_STACK" fetch -m "$WORK/stacks/manifest.yml" host >/dev/null
 }
 
 slug() { # slug MB: the path of a slug of MB megabytes (gzipped), made if missing
@@ -342,8 +353,12 @@ main() {
 	log "measuring: $REPS rounds of start and stop, then the formation of 100"
 	# crun 1.8 refuses this host's hybrid cgroups: its containers are made where the v2 mount
 	# is not (DESIGN §5)
-	unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec python3 bench/dynos_bench.py' |
-		tee "$RESULTS/summary.txt"
+	# (in the background, the python process itself, so that a signal reaches it at once:
+	# it removes the peers' container it was timing, if any, and ends)
+	unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec python3 bench/dynos_bench.py' &
+	MEASURE_PID=$!
+	wait "$MEASURE_PID"
+	MEASURE_PID=
 	hsup_said
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The container dynos' measurements, run by bench/dynos.sh inside the network and mount
-namespaces it made, once hsup, the stack, the slugs and dockerd are ready. Prints the summary.
+namespaces it made, once hsup, the stack, the slugs and dockerd are ready. Prints the summary
+and writes it to $RESULTS/summary.txt.
 
 Every dyno, of hsup or a peer, runs the same command through the same init (hsup's dyno init,
 bash, the profile scripts, then `exec sleep <MARK>`): a dyno has started when a process with
@@ -13,6 +14,7 @@ import copy
 import ctypes
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -413,7 +415,8 @@ def formation(h):
         log(f"formation {rep + 1}/{FORMATION_REPS}: {n} up in "
             f"{SAMPLES['formation.up'][-1]:.0f} ms, down in {ms:.0f} ms, all removed in "
             f"{SAMPLES['formation.removed'][-1]:.0f} ms; hsup VmRSS "
-            f"{SAMPLES['rss.formation'][-1]:.0f} kB")
+            f"{SAMPLES['rss.formation'][-1]:.0f} kB (RssAnon {SAMPLES['anon.formation'][-1]:.0f}),"
+            f" {status_kb(h.pid, 'RssAnon')} kB RssAnon once they are removed")
 
 
 # ---- how busy the rest of the machine was ----
@@ -598,7 +601,16 @@ def main():
     if left:
         warn(f"{len(left)} marked processes still run after the measurements")
     rows = [(k, label, how) for k, label, _, how in systems]
-    print(summary(rows, others, load0, load1))
+    text = summary(rows, others, load0, load1)
+    print(text, flush=True)
+    with open(os.path.join(ENV["RESULTS"], "summary.txt"), "w") as f:
+        f.write(text + "\n")
 
 
-main()
+if __name__ == "__main__":
+    # stopped by bench/dynos.sh: the `finally`s remove what was being timed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
