@@ -125,8 +125,8 @@ if [ -z "${DYNOS_INNER:-}" ]; then
 	# asynchronous command ignores SIGINT), the run cleans up and ends, then this one.
 	unshare --net --mount --propagation slave "$0" "$@" &
 	INNER=$!
-	trap 'log interrupted; kill -TERM "$INNER" 2>/dev/null; wait "$INNER"; exit 130' INT
-	trap 'kill -TERM "$INNER" 2>/dev/null; wait "$INNER"; exit 143' TERM
+	trap 'log interrupted; kill -TERM "$INNER" 2>/dev/null; wait "$INNER" || true; exit 130' INT
+	trap 'kill -TERM "$INNER" 2>/dev/null; wait "$INNER" || true; exit 143' TERM
 	wait "$INNER"
 	exit 0
 fi
@@ -171,7 +171,7 @@ inner_cleanup() {
 }
 MEASURE_PID=
 stop_measuring() {
-	[ -z "$MEASURE_PID" ] || { kill -TERM "$MEASURE_PID" 2>/dev/null; wait "$MEASURE_PID"; }
+	[ -z "$MEASURE_PID" ] || { kill -TERM "$MEASURE_PID" 2>/dev/null; wait "$MEASURE_PID" || true; }
 	exit "$1"
 }
 trap inner_cleanup EXIT
