@@ -27,7 +27,7 @@ REL := build/release
 SAN := build/asan
 
 all: build/hsup build/nsinit build/hsup-stack
-.PHONY: all asan deps check unit ftest demo bench bench-lc format format-check clean \
+.PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos format format-check clean \
         fuzz-build fuzz fuzz-merge FORCE
 
 # A build's objects are rebuilt when its flags change: they are recorded in .flags.
@@ -216,6 +216,14 @@ bench: bench-lc
 bench-lc: deps
 	$(MAKE) build/nsinit bench/lctime
 	bench/lc.sh build/nsinit
+
+# Container dynos (-d libcontainer) against crun and docker (bench/dynos.sh); docker.io is
+# installed for it, and its dockerd started by the benchmark in namespaces of its own.
+bench: bench-dynos
+bench-dynos: deps
+	@scripts/deps.sh docker.io
+	$(MAKE) build/hsup build/nsinit build/hsup-stack bench/waitn
+	bench/dynos.sh
 
 # Static and small: its own memory before exec counts in the children's peak RSS.
 bench/lctime: bench/lctime.c

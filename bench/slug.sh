@@ -12,31 +12,9 @@ N=${1:-5}
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/hsup-bench-slug.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-# make_slug NAME TARGET_BYTES: ./app with text files (2-8 kB of base64, 40 a directory) and
-# 1 MB binaries of random bytes, 3/4 of the gzipped size in binaries.
+# make_slug NAME TARGET_BYTES: $WORK/NAME.tgz (bench/mkslug.py says what it holds).
 make_slug() {
-	python3 - "$WORK/$1" "$2" <<-'PY'
-		import base64, os, random, sys, subprocess
-		root, target = sys.argv[1], int(sys.argv[2])
-		rnd = random.Random(42)
-		app = os.path.join(root, "app")
-		os.makedirs(app)
-		text = target // 4 * 4 // 3  # base64 text gzips to about 3/4
-		done, n = 0, 0
-		while done < text:
-		    d = os.path.join(app, "lib", "m%d" % (n // 40), "src")
-		    os.makedirs(d, exist_ok=True)
-		    size = rnd.randint(2048, 8192)
-		    with open(os.path.join(d, "f%d.rb" % n), "w") as f:
-		        f.write(base64.encodebytes(rnd.randbytes(size * 3 // 4)).decode())
-		    done, n = done + size, n + 1
-		os.makedirs(os.path.join(app, "bin"))
-		for i in range(max(1, target * 3 // 4 // (1 << 20))):
-		    with open(os.path.join(app, "bin", "b%d" % i), "wb") as f:
-		        f.write(rnd.randbytes(min(1 << 20, target * 3 // 4)))
-		subprocess.run(["tar", "-C", root, "-czf", root + ".tgz", "./app"], check=True)
-	PY
-	rm -rf "${WORK:?}/$1"
+	python3 bench/mkslug.py "$WORK/$1.tgz" "$2"
 }
 
 now_ms() { echo "${EPOCHREALTIME/./}" | sed 's/...$//'; }

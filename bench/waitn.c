@@ -7,6 +7,11 @@
  *     -l         print the matching pids, one a line, and exit (no waiting)
  *     -s EPOCH   measure from this CLOCK_REALTIME instant (seconds, e.g. bash's
  *                $EPOCHREALTIME) instead of from waitn's own start
+ *     -s -       the same, the instant read from stdin: waitn first prints "ready" and a
+ *                newline, then reads a line holding EPOCH, then scans; so a caller can have
+ *                it watching before it acts, and the time to start waitn is not counted;
+ *                a process running then and not matching is not read again (the argv it
+ *                execs later is missed)
  *     -k PID     restart mode: note the matching pids, SIGKILL PID (one of them), then wait
  *                until at least N match and one of them is new; timed from the kill
  *     -t SECS    give up after SECS seconds (default 60): exit 1
@@ -114,7 +119,8 @@ static bool matches(int procfd, const char *pid)
 /* What a scan may take for granted, to read as few command lines as possible:
  * - known: pids seen to match; they count, without a read, as long as /proc lists them.
  *   Sound while no matching process dies, since a zombie is still listed (not with -d).
- * - ignored: pids that are not candidates at all (with -k: whatever did not match before). */
+ * - ignored: pids that are not candidates at all (with -k and -s -: whatever did not match
+ *   before). */
 struct scan_cache {
 	bool enabled;
 	struct pidmap known, ignored;
@@ -147,6 +153,18 @@ static void scan(DIR *proc, struct scan_cache *c, struct pidset *out)
 	}
 }
 
+/* Every process listed now and not known to match is left out of later scans. */
+static void ignore_the_others(DIR *proc, struct scan_cache *c)
+{
+	struct dirent *e;
+	rewinddir(proc);
+	while ((e = readdir(proc))) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (!pidmap_has(&c->known, pid))
+			pidmap_set(&c->ignored, pid, true);
+	}
+}
+
 static double mono_ms(void)
 {
 	struct timespec t;
@@ -163,7 +181,7 @@ static double real_ms(void)
 
 static void usage(void)
 {
-	fputs("usage: waitn [-n N] [-d] [-l] [-s EPOCH] [-k PID] [-t SECS] [-i USECS] -- "
+	fputs("usage: waitn [-n N] [-d] [-l] [-s EPOCH|-] [-k PID] [-t SECS] [-i USECS] -- "
 	      "ARGV...\n",
 	      stderr);
 	exit(2);
@@ -181,11 +199,26 @@ static double number(const char *s, double min)
 	return v;
 }
 
+/* -s -: says it is ready, then waits for the instant to measure from. */
+static double epoch_from_stdin(void)
+{
+	char line[64];
+	fputs("ready\n", stdout);
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin)) {
+		fputs("waitn: no EPOCH on stdin\n", stderr);
+		exit(2);
+	}
+	line[strcspn(line, "\n")] = '\0';
+	return number(line, 0) * 1e3;
+}
+
 int main(int argc, char **argv)
 {
 	long n = 1;
 	bool down = false, list = false;
 	double since_epoch_ms = -1, timeout_s = 60;
+	bool since_stdin = false;
 	long interval_us = 200;
 	pid_t victim = 0;
 	int opt;
@@ -201,7 +234,10 @@ int main(int argc, char **argv)
 			list = true;
 			break;
 		case 's':
-			since_epoch_ms = number(optarg, 0) * 1e3;
+			if (strcmp(optarg, "-") == 0)
+				since_stdin = true;
+			else
+				since_epoch_ms = number(optarg, 0) * 1e3;
 			break;
 		case 'k':
 			victim = (pid_t)number(optarg, 1);
@@ -264,17 +300,18 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 			        "waitn: warning: only %zu processes match before the kill\n",
 			        seen.n);
-		struct dirent *e;
-		rewinddir(proc);
-		while ((e = readdir(proc)))
-			pidmap_set(&cache.ignored, (pid_t)atoi(e->d_name), true);
-		for (size_t i = 0; i < seen.n; i++) {
-			pidmap_set(&cache.ignored, seen.v[i], false);
+		for (size_t i = 0; i < seen.n; i++)
 			pidmap_set(&cache.known, seen.v[i], true);
-		}
+		ignore_the_others(proc, &cache);
 		cache.exclude = victim;
+	} else if (since_stdin && cache.enabled) {
+		/* What is measured starts new processes: those there now need reading once. */
+		scan(proc, &cache, &seen);
+		ignore_the_others(proc, &cache);
 	}
 
+	if (since_stdin)
+		since_epoch_ms = epoch_from_stdin();
 	double start = mono_ms();
 	/* With -s, the time already gone since EPOCH counts too. */
 	double offset = since_epoch_ms >= 0 ? real_ms() - since_epoch_ms : 0;

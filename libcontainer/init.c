@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -82,9 +81,28 @@ static void join_namespaces(const struct lc_plan *p)
 		}
 }
 
+/* The credentials by raw system calls: glibc's setgroups and setres[ug]id first ask every
+ * other thread of the process to change too, and this child of a raw clone3 still has the
+ * caller's thread list, not its threads: it would wait for ever for one that the caller was
+ * creating at the time of the clone. The child has one thread, so the call itself suffices. */
+static int set_groups(size_t n, const gid_t *groups)
+{
+	return (int)syscall(SYS_setgroups, n, groups);
+}
+
+static int set_gid(gid_t gid)
+{
+	return (int)syscall(SYS_setresgid, gid, gid, gid);
+}
+
+static int set_uid(uid_t uid)
+{
+	return (int)syscall(SYS_setresuid, uid, uid, uid);
+}
+
 static void become_root(const struct lc_plan *p)
 {
-	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+	if (set_gid(0) < 0 || set_uid(0) < 0)
 		fail(p, LC_STEP_BECOME_ROOT, -1);
 }
 
@@ -128,11 +146,11 @@ static void change_user(const struct lc_plan *p)
 {
 	if (p->uid != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		fail(p, LC_STEP_SETUID, -1);
-	if (setgroups(p->n_groups, p->groups) < 0 && !(errno == EPERM && p->n_groups == 0))
+	if (set_groups(p->n_groups, p->groups) < 0 && !(errno == EPERM && p->n_groups == 0))
 		fail(p, LC_STEP_GROUPS, -1);
-	if (setresgid(p->gid, p->gid, p->gid) < 0)
+	if (set_gid(p->gid) < 0)
 		fail(p, LC_STEP_SETGID, -1);
-	if (setresuid(p->uid, p->uid, p->uid) < 0)
+	if (set_uid(p->uid) < 0)
 		fail(p, LC_STEP_SETUID, -1);
 }
 

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages hsup builds, tests, fuzzes (clang with libFuzzer's runtime) and
-# benchmarks with, when any is missing.
+# benchmarks with, when any is missing; `scripts/deps.sh PKG...` also the packages named (the
+# container dynos' benchmark adds docker.io).
 set -eu
 pkgs="build-essential pkg-config libuv1-dev libjansson-dev libcurl4-openssl-dev
 libhttp-parser-dev libyaml-dev libcap-dev libseccomp-dev libarchive-dev libmnl-dev nettle-dev zlib1g-dev
 libcmocka-dev bats curl procps python3 clang-format ruby-foreman supervisor
 busybox-static crun runc uidmap util-linux iproute2 iptables criu strace valgrind e2fsprogs debootstrap musl-tools tar
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev $*"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -21,6 +22,12 @@ else
 	SUDO=
 fi
 export DEBIAN_FRONTEND=noninteractive
+# No service may start as its package is installed (docker.io would start dockerd on the
+# host): what needs one starts its own, in namespaces of its own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	$SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing || {
 	$SUDO apt-get update -q
