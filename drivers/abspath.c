@@ -89,10 +89,11 @@ static int abspath_build(struct hs_driver *base, const struct hs_release_info *r
 	if (!*r->slug) { /* nothing to unpack: the app is what the app path holds (an image's) */
 		struct stat st;
 		if (stat(d->app_path, &st) < 0 || !S_ISDIR(st.st_mode))
-			return cm_err_set(err, ENOENT,
-			                  "the release has no Slug and %s is no directory: the dynos "
-			                  "would have no app to run in",
-			                  d->app_path);
+			return cm_err_set(
+			    err, ENOENT,
+			    "the release has no Slug and %s is no directory: the dynos "
+			    "would have no app to run in",
+			    d->app_path);
 		return 0;
 	}
 	struct abs_build *b = xcalloc(1, sizeof(*b));

@@ -6,6 +6,7 @@
 #include "common/proc.h"
 #include "common/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -49,6 +50,49 @@ static const char *controller_of(enum hs_dg_kind k)
 	return k == HS_DG_V1 ? "freezer" : NULL;
 }
 
+/* Whether pid is an hsup that is alive (a reused pid is some other program). */
+static bool hsup_alive(long pid)
+{
+	char path[32], comm[32];
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, comm, sizeof(comm) - 1);
+	if (n <= 0)
+		return false;
+	comm[n] = '\0';
+	return strcmp(comm, "hsup\n") == 0;
+}
+
+/* Removes the group of each hsup in parent that died (kill -9) once it is empty: its dynos'
+ * empty groups, then its own. A group still holding a process is left (rmdir says EBUSY): the
+ * next hsup stops those dynos, and removes it at its own start or exit. */
+static void sweep_dead(const char *parent)
+{
+	_cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = pfd < 0 ? NULL : fdopendir(dup(pfd));
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid =
+		    strncmp(e->d_name, "hsup.", 5) == 0 ? strtol(e->d_name + 5, &end, 10) : 0;
+		if (pid <= 0 || *end || pid == getpid() || hsup_alive(pid))
+			continue;
+		_cleanup_close_ int gfd =
+		    openat(pfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *g = gfd < 0 ? NULL : fdopendir(dup(gfd));
+		struct dirent *c;
+		while (g && (c = readdir(g)))
+			if ((c->d_type == DT_DIR || c->d_type == DT_UNKNOWN) && c->d_name[0] != '.')
+				unlinkat(gfd, c->d_name, AT_REMOVEDIR);
+		if (g)
+			closedir(g);
+		unlinkat(pfd, e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
 static int try_root(struct hs_dg_root *root, enum hs_dg_kind kind, cm_err *err)
 {
 	const char *mount = kind == HS_DG_V2 ? v2_mount()
@@ -64,6 +108,9 @@ static int try_root(struct hs_dg_root *root, enum hs_dg_kind kind, cm_err *err)
 		                  hs_dg_kind_name(kind));
 	char *rel = xasprintf("%s/hsup.%d", strcmp(own, "/") ? own : "", (int)getpid());
 	_cleanup_free_ char *dir = xasprintf("%s%s", mount, rel);
+	*strrchr(dir, '/') = '\0';
+	sweep_dead(dir);
+	dir[strlen(dir)] = '/';
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		cm_err_sys(err, "cannot create cgroup %s", dir);
 		free(rel);
@@ -109,6 +156,8 @@ void hs_dg_root_free(struct hs_dg_root *root)
 	if (root->rel) {
 		_cleanup_free_ char *dir = full_path(root->mount, root->rel);
 		rmdir(dir);
+		*strrchr(dir, '/') = '\0';
+		sweep_dead(dir); /* what the dead hsups whose dynos this one stopped left */
 	}
 	free(root->mount);
 	free(root->rel);

@@ -184,9 +184,11 @@ crash_cycles() {
 	chmod +x "$T/bin/stubborn"
 	release "[{\"Type\": \"web\", \"Quantity\": 2, \"Args\": [\"exec $T/bin/dyno-sleep 1000\"]},
 	          {\"Type\": \"stubborn\", \"Quantity\": 1, \"Args\": [\"exec $T/bin/stubborn\"]}]"
+	local killed=()
 	for i in $(seq "$1"); do
 		start_hsup start --stop-timeout 1
 		wait_for 'grep -q "stubborn.1 started" "$T/err"'
+		killed+=("$HSUP_PID")
 		kill -KILL "$HSUP_PID"
 		wait "$HSUP_PID" 2>/dev/null || true
 		HSUP_PID=
@@ -200,8 +202,14 @@ crash_cycles() {
 	kill -TERM "$HSUP_PID"
 	wait_hsup
 	wait_for '[ -z "$(pgrep -f "$T/bin/dyno-sleep")" ]'
-	# a clean exit leaves no record behind
+	# a clean exit leaves no record behind, and no group of any of the killed hsups
 	[ -z "$(ls "$T/state"/*.json 2>/dev/null)" ]
+	local pid left
+	[ "${HSUP_DYNO_TRACKING:-auto}" != pgroup ] || return 0
+	for pid in "${killed[@]}"; do
+		left=$(find /sys/fs/cgroup -maxdepth 8 -type d -name "hsup.$pid" 2>/dev/null)
+		[ -z "$left" ] || { echo "left: $left" >&2; return 1; }
+	done
 }
 
 @test "kill -9 of hsup, again and again, never leaves a second set of dynos" {
