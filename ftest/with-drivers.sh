@@ -24,5 +24,8 @@ if [ "$driver" = libcontainer ]; then
 	rm -rf "$stacks/tree"
 	"$stack" mount -m "$stacks/manifest.yml" host >/dev/null
 	export HSUP_STACK_MANIFEST=$stacks/manifest.yml
+	# UIDs (and so container names and cgroups) no other test's hsup takes at the same time:
+	# reservations are shared through a state directory, and each test has its own
+	export LIBCONTAINER_DYNO_UID_MIN=20000 LIBCONTAINER_DYNO_UID_MAX=20999
 fi
 "$@"
