@@ -19,7 +19,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define MAX_SIGNAL_ROUNDS 4 /* re-reads of cgroup.procs for members forked meanwhile */
+#define MAX_SIGNAL_ROUNDS 4  /* re-reads of cgroup.procs for members forked meanwhile */
+#define MAX_ROOT_NAMES    64 /* hsup.<pid>.<n> tried */
 
 static const char *const kind_names[] = {
     [HS_DG_PGROUP] = "pgroup", [HS_DG_V1] = "v1", [HS_DG_V2] = "v2"};
@@ -77,7 +78,7 @@ static void sweep_dead(const char *parent)
 		char *end;
 		long pid =
 		    strncmp(e->d_name, "hsup.", 5) == 0 ? strtol(e->d_name + 5, &end, 10) : 0;
-		if (pid <= 0 || *end || pid == getpid() || hsup_alive(pid))
+		if (pid <= 0 || (*end && *end != '.') || pid == getpid() || hsup_alive(pid))
 			continue;
 		_cleanup_close_ int gfd =
 		    openat(pfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -106,15 +107,23 @@ static int try_root(struct hs_dg_root *root, enum hs_dg_kind kind, cm_err *err)
 	if (!own)
 		return cm_err_set(err, ENOENT, "/proc/self/cgroup names no %s group",
 		                  hs_dg_kind_name(kind));
-	char *rel = xasprintf("%s/hsup.%d", strcmp(own, "/") ? own : "", (int)getpid());
-	_cleanup_free_ char *dir = xasprintf("%s%s", mount, rel);
-	*strrchr(dir, '/') = '\0';
-	sweep_dead(dir);
-	dir[strlen(dir)] = '/';
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		cm_err_sys(err, "cannot create cgroup %s", dir);
-		free(rel);
-		return -1;
+	const char *base = strcmp(own, "/") ? own : "";
+	_cleanup_free_ char *parent = xasprintf("%s%s", mount, base);
+	sweep_dead(parent);
+	/* hsup.<pid>; hsup.<pid>.<n> where that is taken: by an hsup of another pid namespace
+	 * (PID 1 in a container without a cgroup namespace of its own), never to be shared */
+	char *rel = NULL;
+	for (int n = 1; !rel; n++) {
+		char *try = n == 1 ? xasprintf("%s/hsup.%d", base, (int)getpid())
+		                   : xasprintf("%s/hsup.%d.%d", base, (int)getpid(), n);
+		_cleanup_free_ char *dir = xasprintf("%s%s", mount, try);
+		if (mkdir(dir, 0755) == 0) {
+			rel = try;
+			break;
+		}
+		free(try);
+		if (errno != EEXIST || n == MAX_ROOT_NAMES)
+			return cm_err_sys(err, "cannot create cgroup %s", dir);
 	}
 	root->kind = kind;
 	root->mount = xstrdup(mount);

@@ -324,6 +324,30 @@ static void on_exit_poll(uv_poll_t *h, int status, int events)
 	p->cbs.exited(&p->base, &p->how, p->data);
 }
 
+/* The kernel's cgroup migration lock, taken on another worker while this dyno's network and
+ * /app are made (lc_cgroup_warm): its container's move into its cgroups then does not wait for
+ * an RCU grace period. One at a time; static, since it may outlive the driver. */
+static uv_work_t warm_req;
+static bool warming;
+
+static void warm_work(uv_work_t *w)
+{
+	(void)w;
+	lc_cgroup_warm();
+}
+
+static void warm_done(uv_work_t *w, int status)
+{
+	(void)w, (void)status;
+	warming = false;
+}
+
+static void warm_cgroup_lock(uv_loop_t *loop)
+{
+	if (!warming && uv_queue_work(loop, &warm_req, warm_work, warm_done) == 0)
+		warming = true;
+}
+
 int lcd_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
               const struct hs_dyno_cbs *cbs, void *data, struct hs_dyno_proc **out, cm_err *err)
 {
@@ -354,6 +378,7 @@ int lcd_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
 	p->log_fd = spec->stdio[2] >= 0 ? fcntl(spec->stdio[2], F_DUPFD_CLOEXEC, 3) : -1;
 	p->work.data = p;
 	uv_queue_work(base->conf.loop, &p->work, start_work, start_done);
+	warm_cgroup_lock(base->conf.loop);
 	*out = &p->base;
 	return 1;
 }

@@ -112,6 +112,40 @@ assert d["LastExit"]["Code"] == 3, d'
 	[ "$status" -eq 0 ]
 }
 
+@test "two hsups as PID 1 of their own pid namespaces, in one cgroup, never share a group" {
+	command -v unshare >/dev/null || skip "unshare is not installed"
+	[ "$(id -u)" = 0 ] || skip "making cgroups needs root"
+	mkdir -p "$T/ctl2"
+	release '[{"Type": "web", "Quantity": 1, "Args": ["exec sleep 100"]}]'
+	cp "$CTL/new" "$T/ctl2/new"
+	unshare --pid --fork --mount-proc "$HSUP" start -s "$SOCK" >"$T/out" 2>"$T/err" &
+	HSUP_PID=$!
+	HSUP_CONTROL_DIR=$T/ctl2 HSUP_STATE_DIR=$T/state2 unshare --pid --fork --mount-proc \
+		"$HSUP" start -s "$T/sock2" >"$T/out2" 2>"$T/err2" &
+	second=$!
+	wait_for '[ -S "$SOCK" ] && [ -S "$T/sock2" ] && [ "$(dyno_field web.1 State)" = started ] &&
+		[ "$(SOCK=$T/sock2 dyno_field web.1 State)" = started ]'
+	p1=$(dyno_field web.1 Pid)
+	p2=$(SOCK=$T/sock2 dyno_field web.1 Pid)
+	# each inner hsup knows its dyno by its own pid namespace's numbers: find them on the host
+	host1=$(pgrep -f "^sleep 100" -P "$(pgrep -P "$HSUP_PID")" || true)
+	host2=$(pgrep -f "^sleep 100" -P "$(pgrep -P "$second")" || true)
+	[ -n "$p1" ] && [ -n "$p2" ] && [ -n "$host1" ] && [ -n "$host2" ]
+	# the hsups' own groups, above their dynos'
+	g1=$(grep -E '^0::|:freezer:' "/proc/$host1/cgroup" | sed 's|/[^/]*$||' | tr '\n' ' ')
+	g2=$(grep -E '^0::|:freezer:' "/proc/$host2/cgroup" | sed 's|/[^/]*$||' | tr '\n' ' ')
+	echo "$g1 / $g2"
+	[ "$g1" != "$g2" ]
+	kill -TERM "$(pgrep -P "$second")"
+	wait "$second" || true
+	# the first one's dyno lives on, in its group, and stops with it
+	kill -0 "$host1"
+	[ "$(dyno_field web.1 State)" = started ]
+	kill -TERM "$(pgrep -P "$HSUP_PID")"
+	wait_hsup
+	! grep -q "File exists\|No such file" "$T/err" "$T/err2"
+}
+
 # bats test_tags=drivers
 @test "a stopped dyno is listed as stopped until restarted" {
 	release '[{"Type": "web", "Quantity": 2, "Args": ["exec sleep 100"]}]'

@@ -1,6 +1,8 @@
 /* The cgroup interface: picks v1 or v2 and holds what both share. */
 #define _GNU_SOURCE
 #include "libcontainer/cgroups.h"
+#include "libcontainer/container.h"
+#include "common/cgpath.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/xalloc.h"
@@ -8,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -411,4 +415,46 @@ int lc_cgroup_threshold_fd(const struct lc_cgroup *cg, uint64_t bytes, int *fd, 
 		                  "memory thresholds need cgroup v1; on v2 set "
 		                  "memory.high and watch memory.events");
 	return lc_cgroup_v1_threshold_fd(cg, bytes, fd, err);
+}
+
+/* ---- the migration lock ---- */
+
+static char warm_path[PATH_MAX];
+
+/* Where this process's group's cgroup.procs is in a hierarchy it is in: a v1 one, else v2. */
+static void find_warm_path(void)
+{
+	static const char *const ctrls[] = {"freezer", "pids", "memory", "cpu"};
+	for (size_t i = 0; i < CM_ARRAY_SIZE(ctrls); i++) {
+		_cleanup_free_ char *own = cm_cgroup_path_of(0, ctrls[i]);
+		char mount[64];
+		snprintf(mount, sizeof(mount), "/sys/fs/cgroup/%s", ctrls[i]);
+		struct statfs fs;
+		if (own && statfs(mount, &fs) == 0 && fs.f_type == CGROUP_SUPER_MAGIC) {
+			snprintf(warm_path, sizeof(warm_path), "%s%s/cgroup.procs", mount, own);
+			return;
+		}
+	}
+	_cleanup_free_ char *own = cm_cgroup_path_of(0, NULL);
+	const char *mounts[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+	for (size_t i = 0; own && i < CM_ARRAY_SIZE(mounts); i++) {
+		struct statfs fs;
+		if (statfs(mounts[i], &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) {
+			snprintf(warm_path, sizeof(warm_path), "%s%s/cgroup.procs", mounts[i], own);
+			return;
+		}
+	}
+}
+
+void lc_cgroup_warm(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, find_warm_path);
+	if (!warm_path[0])
+		return;
+	_cleanup_close_ int fd = open(warm_path, O_WRONLY | O_CLOEXEC);
+	char pid[16];
+	int n = snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	if (fd >= 0)
+		(void)cm_write_all(fd, pid, (size_t)n);
 }

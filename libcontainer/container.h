@@ -96,6 +96,13 @@ int lc_container_pause(struct lc_container *c, cm_err *err);
 int lc_container_resume(struct lc_container *c, cm_err *err);
 int lc_container_stats(struct lc_container *c, struct lc_stats *st, cm_err *err);
 int lc_container_update(struct lc_container *c, const struct lc_resources *r, cm_err *err);
+/* Moves this process into the group it is in (a move that changes nothing) in one cgroup
+ * hierarchy. Every move into a cgroup takes the kernel's cgroup migration lock for writing,
+ * which waits for an RCU grace period (10-25 ms here) unless a move has happened in the last
+ * few milliseconds. Called on another thread when a container's setup begins, it takes that
+ * wait while the rest is made, and the container's own move into its cgroups, a few ms later,
+ * does not wait. Blocks; best effort. */
+void lc_cgroup_warm(void);
 /* An fd readable on each OOM kill (v1: an eventfd, read its 8-byte counter; v2: inotify on
  * memory.events). */
 int lc_container_oom_fd(struct lc_container *c, int *fd, cm_err *err);
