@@ -229,7 +229,26 @@ def tmpfs(dest):
             "options": ["nosuid", "nodev", "mode=1777", "size=536870912"]}
 
 
-class Crun:
+class Peer:
+    """A peer runtime: start() runs the dyno's command, stop() ends it, remove() takes away
+    what start() made; live is set while there is something to remove."""
+
+    live = None
+
+    def one(self, key):
+        try:
+            ms, _ = timed(self.start, 1)
+            record(f"start.{key}", ms)
+            ms, t0 = timed(self.stop, 0, down=True)
+            record(f"stop.{key}", ms)
+            self.remove()
+            record(f"removed.{key}", since_ms(t0))
+        finally:
+            if self.live:
+                self.remove()
+
+
+class Crun(Peer):
     """What hsup does for a dyno, by hand: a directory with the overlay of /app (the slug's
     tree as lower layer, a private upper one owned by the dyno's UID), passwd and group; a
     network namespace with a veth pair and addresses (ip); the config (the in-tree runtime's
@@ -330,22 +349,10 @@ class Crun:
         subprocess.run(["ip", "netns", "del", cid], stderr=subprocess.DEVNULL)
         self.live = None
 
-    def one(self, key):
-        try:
-            ms, _ = timed(self.start, 1)
-            record(f"start.{key}", ms)
-            ms, t0 = timed(self.stop, 0, down=True)
-            record(f"stop.{key}", ms)
-            self.remove()
-            record(f"removed.{key}", since_ms(t0))
-        finally:
-            if self.live:
-                self.remove()
-
 
 # ---- docker: the stack and the slug imported as an image ----
 
-class Docker:
+class Docker(Peer):
     """`docker run --detach` of the stack imported as an image with the slug at /app (its
     writable layer is the container's private /app), the same init and command, user, limits
     and no capability; the default bridge network gives it a veth pair."""
@@ -378,18 +385,6 @@ class Docker:
         subprocess.run(self.cli + ["rm", "--force", self.live], stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.live = None
-
-    def one(self, key):
-        try:
-            ms, _ = timed(self.start, 1)
-            record(f"start.{key}", ms)
-            ms, t0 = timed(self.stop, 0, down=True)
-            record(f"stop.{key}", ms)
-            self.remove()
-            record(f"removed.{key}", since_ms(t0))
-        finally:
-            if self.live:
-                self.remove()
 
 
 # ---- a formation of many dynos at once ----

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -65,8 +66,11 @@ static bool hsup_alive(long pid)
 }
 
 /* Removes the group of each hsup in parent that died (kill -9) once it is empty: its dynos'
- * empty groups, then its own. A group still holding a process is left (rmdir says EBUSY): the
- * next hsup stops those dynos, and removes it at its own start or exit. */
+ * empty groups, then its own. An hsup holds an flock on its group while it lives, which the
+ * kernel lets go however it dies: a group that cannot be locked is a live hsup's, whatever pid
+ * namespace it is in (its pid means nothing here then). A group still holding a process is
+ * left (rmdir says EBUSY): the next hsup stops those dynos, and removes it at its own start or
+ * exit. */
 static void sweep_dead(const char *parent)
 {
 	_cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -82,7 +86,9 @@ static void sweep_dead(const char *parent)
 			continue;
 		_cleanup_close_ int gfd =
 		    openat(pfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		DIR *g = gfd < 0 ? NULL : fdopendir(dup(gfd));
+		if (gfd < 0 || flock(gfd, LOCK_EX | LOCK_NB) < 0)
+			continue;
+		DIR *g = fdopendir(dup(gfd));
 		struct dirent *c;
 		while (g && (c = readdir(g)))
 			if ((c->d_type == DT_DIR || c->d_type == DT_UNKNOWN) && c->d_name[0] != '.')
@@ -92,6 +98,22 @@ static void sweep_dead(const char *parent)
 		unlinkat(pfd, e->d_name, AT_REMOVEDIR);
 	}
 	closedir(d);
+}
+
+/* Locks the group just made, for this hsup's life; ENOENT when another hsup's sweep removed it
+ * in between (it was empty and not yet locked). */
+static int lock_root(const char *dir, int *lock_fd)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat locked, now;
+	if (fd < 0 || flock(fd, LOCK_EX) < 0 || fstat(fd, &locked) < 0)
+		return -1;
+	if (stat(dir, &now) < 0 || now.st_ino != locked.st_ino || now.st_dev != locked.st_dev) {
+		errno = ENOENT;
+		return -1;
+	}
+	*lock_fd = cm_steal_fd(fd);
+	return 0;
 }
 
 static int try_root(struct hs_dg_root *root, enum hs_dg_kind kind, cm_err *err)
@@ -113,17 +135,27 @@ static int try_root(struct hs_dg_root *root, enum hs_dg_kind kind, cm_err *err)
 	/* hsup.<pid>; hsup.<pid>.<n> where that is taken: by an hsup of another pid namespace
 	 * (PID 1 in a container without a cgroup namespace of its own), never to be shared */
 	char *rel = NULL;
+	int lost = 0;
 	for (int n = 1; !rel; n++) {
 		char *try = n == 1 ? xasprintf("%s/hsup.%d", base, (int)getpid())
 		                   : xasprintf("%s/hsup.%d.%d", base, (int)getpid(), n);
 		_cleanup_free_ char *dir = xasprintf("%s%s", mount, try);
-		if (mkdir(dir, 0755) == 0) {
+		bool made = mkdir(dir, 0755) == 0;
+		if (made && lock_root(dir, &root->lock_fd) == 0) {
 			rel = try;
 			break;
 		}
 		free(try);
-		if (errno != EEXIST || n == MAX_ROOT_NAMES)
-			return cm_err_sys(err, "cannot create cgroup %s", dir);
+		if (made && errno == ENOENT && ++lost < MAX_ROOT_NAMES) {
+			n--; /* removed by a sweep before it was locked: again */
+			continue;
+		}
+		if (made || errno != EEXIST || n == MAX_ROOT_NAMES) {
+			cm_err_sys(err, "cannot create cgroup %s", dir);
+			if (made)
+				rmdir(dir);
+			return -1;
+		}
 	}
 	root->kind = kind;
 	root->mount = xstrdup(mount);
@@ -165,6 +197,7 @@ void hs_dg_root_free(struct hs_dg_root *root)
 	if (root->rel) {
 		_cleanup_free_ char *dir = full_path(root->mount, root->rel);
 		rmdir(dir);
+		close(root->lock_fd);
 		*strrchr(dir, '/') = '\0';
 		sweep_dead(dir); /* what the dead hsups whose dynos this one stopped left */
 	}

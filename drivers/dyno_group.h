@@ -29,6 +29,7 @@ struct hs_dg_root {
 	enum hs_dg_kind kind;
 	char *mount; /* the hierarchy's mount point: /sys/fs/cgroup/unified */
 	char *rel;   /* the parent group, relative to mount: /hsup.123 */
+	int lock_fd; /* the parent group, flock'ed while this hsup lives (with rel) */
 	unsigned seq;
 };
 

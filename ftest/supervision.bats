@@ -146,6 +146,31 @@ assert d["LastExit"]["Code"] == 3, d'
 	! grep -q "File exists\|No such file" "$T/err" "$T/err2"
 }
 
+@test "an hsup starting and stopping beside one of another pid namespace leaves its group alone" {
+	command -v unshare >/dev/null || skip "unshare is not installed"
+	[ "$(id -u)" = 0 ] || skip "making cgroups needs root"
+	mkdir -p "$T/ctl2"
+	release '[{"Type": "web", "Quantity": 0, "Args": ["exec sleep 100"]}]'
+	cp "$CTL/new" "$T/ctl2/new"
+	# PID 1 of its own namespace, no dyno yet: its group is empty, its pid means nothing outside
+	unshare --pid --fork --mount-proc "$HSUP" start -s "$SOCK" >"$T/out" 2>"$T/err" &
+	HSUP_PID=$!
+	wait_for '[ -S "$SOCK" ] && grep -q "loaded release v1" "$T/err"'
+	for _ in 1 2; do
+		HSUP_CONTROL_DIR=$T/ctl2 HSUP_STATE_DIR=$T/state2 "$HSUP" start -s "$T/sock2" \
+			>"$T/out2" 2>"$T/err2" &
+		second=$!
+		wait_for '[ -S "$T/sock2" ]'
+		kill -TERM "$second"
+		wait "$second" || true
+	done
+	api POST /control/scale '{"web": 1}'
+	wait_for '[ "$(dyno_field web.1 State)" = started ]'
+	! grep -q "create cgroup" "$T/err"
+	kill -TERM "$(pgrep -P "$HSUP_PID")"
+	wait_hsup
+}
+
 # bats test_tags=drivers
 @test "a stopped dyno is listed as stopped until restarted" {
 	release '[{"Type": "web", "Quantity": 2, "Args": ["exec sleep 100"]}]'
