@@ -249,13 +249,22 @@ static void watch(struct lcd_proc *p, int which, uv_poll_t *h, int fd, uv_poll_c
 	uv_poll_start(h, UV_READABLE, cb);
 }
 
+/* The user's terminal hung up: SIGHUP to the init, which passes it to the command's group. */
+static void hung_up(void *data)
+{
+	struct lcd_proc *p = data;
+	cm_err err;
+	if (!p->ended && lc_container_kill(p->c, SIGHUP, false, &err) < 0)
+		lcd_log(p->d, "%s: %s", p->name, err.msg);
+}
+
 /* A dyno whose terminal cannot be relayed would run deaf and mute: it is told why and killed. */
 static void start_relay(struct lcd_proc *p)
 {
 	cm_err err;
 	int master = cm_steal_fd(p->console_fd);
-	if (lcd_term_start(p->d->base.conf.loop, p->tty_in, p->tty_out, master, &p->term, &err) ==
-	    0)
+	if (lcd_term_start(p->d->base.conf.loop, p->tty_in, p->tty_out, master, hung_up, p,
+	                   &p->term, &err) == 0)
 		return;
 	char line[sizeof(err.msg) + 64];
 	snprintf(line, sizeof(line), "%s: %s\n", p->name, err.msg);

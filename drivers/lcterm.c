@@ -25,6 +25,8 @@ struct lcd_term {
 	char keys[KEYS_MAX];
 	size_t keys_len, keys_off;
 	int open_handles;
+	void (*on_hangup)(void *data);
+	void *data;
 };
 
 static void on_in(uv_poll_t *h, int status, int events);
@@ -70,9 +72,11 @@ static void on_in(uv_poll_t *h, int status, int events)
 	ssize_t n = status < 0 ? -1 : read(t->in, t->keys, sizeof(t->keys));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	if (n <= 0) /* the terminal hung up */
+	if (n <= 0) { /* the user's terminal hung up: the dyno is told, as on a terminal */
 		t->in_eof = true;
-	else
+		if (t->on_hangup)
+			t->on_hangup(t->data);
+	} else
 		t->keys_len = (size_t)n, t->keys_off = 0;
 	push_keys(t);
 	arm(t);
@@ -130,8 +134,8 @@ static void add_handle(struct lcd_term *t, uv_handle_t *h)
 	t->open_handles++;
 }
 
-int lcd_term_start(uv_loop_t *loop, int in, int out, int master, struct lcd_term **out_term,
-                   cm_err *err)
+int lcd_term_start(uv_loop_t *loop, int in, int out, int master, void (*on_hangup)(void *data),
+                   void *data, struct lcd_term **out_term, cm_err *err)
 {
 	_cleanup_close_ int m = master;
 	/* a new open of the terminal: O_NONBLOCK, which the poll sets, stays on our description */
@@ -144,6 +148,8 @@ int lcd_term_start(uv_loop_t *loop, int in, int out, int master, struct lcd_term
 		return cm_err_sys(err, "make the pty non-blocking");
 	struct lcd_term *t = xcalloc(1, sizeof(*t));
 	t->out = out;
+	t->on_hangup = on_hangup;
+	t->data = data;
 	int r = uv_poll_init(loop, &t->in_poll, own);
 	if (r == 0 && (r = uv_poll_init(loop, &t->master_poll, m)) < 0)
 		uv_close((uv_handle_t *)&t->in_poll, NULL);

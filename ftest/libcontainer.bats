@@ -198,6 +198,22 @@ assert_nothing_left() {
 	assert_nothing_left
 }
 
+@test "hsup run on a terminal that hangs up: the dyno gets SIGHUP and hsup ends" {
+	command -v script >/dev/null || skip "script (util-linux) is not installed"
+	slug_release '[]'
+	local nap=$((100000 + RANDOM)) # a command line no other test runs
+	script -qec "nsenter --net=/run/netns/$NS unshare -m --propagation slave '$HSUP' -d libcontainer run -- 'trap \"exit 42\" HUP; sleep $nap & wait'" /dev/null >/dev/null 2>&1 &
+	local s=$!
+	wait_for '[ -n "$(pgrep -f "^sleep $nap$")" ]' 60
+	hsup=$(pgrep -f "$HSUP -d libcontainer run")
+	[ -n "$hsup" ]
+	kill -KILL "$s"
+	# the terminal is gone: hsup passes the hangup on, the dyno ends, and so does hsup
+	wait_for '! kill -0 "$hsup" 2>/dev/null' 20
+	[ -z "$(pgrep -f "^sleep $nap$")" ] || wait_for '[ -z "$(pgrep -f "^sleep $nap$")" ]' 10
+	assert_nothing_left
+}
+
 @test "/status and /dynos give each dyno its own address in its /30; HTTP to it is answered" {
 	web_app
 	slug_release '[{"Type": "web", "Quantity": 2, "Args": ["python3 web.py"]}]'
