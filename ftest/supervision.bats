@@ -112,14 +112,20 @@ assert d["LastExit"]["Code"] == 3, d'
 	[ "$status" -eq 0 ]
 }
 
-@test "two hsups as PID 1 of their own pid namespaces, in one cgroup, never share a group" {
+# hsup as PID 1 of a pid namespace of its own on $CTL, with a release of web=$1, which
+# $T/ctl2 has too for a second hsup.
+pid1_hsup() { # pid1_hsup QUANTITY
 	command -v unshare >/dev/null || skip "unshare is not installed"
 	[ "$(id -u)" = 0 ] || skip "making cgroups needs root"
 	mkdir -p "$T/ctl2"
-	release '[{"Type": "web", "Quantity": 1, "Args": ["exec sleep 100"]}]'
+	release "[{\"Type\": \"web\", \"Quantity\": $1, \"Args\": [\"exec sleep 100\"]}]"
 	cp "$CTL/new" "$T/ctl2/new"
 	unshare --pid --fork --mount-proc "$HSUP" start -s "$SOCK" >"$T/out" 2>"$T/err" &
 	HSUP_PID=$!
+}
+
+@test "two hsups as PID 1 of their own pid namespaces, in one cgroup, never share a group" {
+	pid1_hsup 1
 	HSUP_CONTROL_DIR=$T/ctl2 HSUP_STATE_DIR=$T/state2 unshare --pid --fork --mount-proc \
 		"$HSUP" start -s "$T/sock2" >"$T/out2" 2>"$T/err2" &
 	second=$!
@@ -147,14 +153,8 @@ assert d["LastExit"]["Code"] == 3, d'
 }
 
 @test "an hsup starting and stopping beside one of another pid namespace leaves its group alone" {
-	command -v unshare >/dev/null || skip "unshare is not installed"
-	[ "$(id -u)" = 0 ] || skip "making cgroups needs root"
-	mkdir -p "$T/ctl2"
-	release '[{"Type": "web", "Quantity": 0, "Args": ["exec sleep 100"]}]'
-	cp "$CTL/new" "$T/ctl2/new"
-	# PID 1 of its own namespace, no dyno yet: its group is empty, its pid means nothing outside
-	unshare --pid --fork --mount-proc "$HSUP" start -s "$SOCK" >"$T/out" 2>"$T/err" &
-	HSUP_PID=$!
+	# no dyno yet: its group is empty, its pid means nothing outside
+	pid1_hsup 0
 	wait_for '[ -S "$SOCK" ] && grep -q "loaded release v1" "$T/err"'
 	for _ in 1 2; do
 		HSUP_CONTROL_DIR=$T/ctl2 HSUP_STATE_DIR=$T/state2 "$HSUP" start -s "$T/sock2" \
