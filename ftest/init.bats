@@ -133,16 +133,17 @@ init_pid() {
 
 @test "init: what is left when the command exits gets SIGTERM, then SIGKILL after the grace" {
 	init_setup
+	local nap=$((100000 + RANDOM)) # a command line no other test runs
 	run_init --grace 1 -- '
 		setsid sh -c "trap \"echo left got TERM > /app/left; exit 0\" TERM; touch /tmp/a; while :; do sleep 0.05; done" &
-		sh -c "trap \"\" TERM; touch /tmp/b; exec sleep 987654" &
+		sh -c "trap \"\" TERM; touch /tmp/b; exec sleep '"$nap"'" &
 		while [ ! -e /tmp/a ] || [ ! -e /tmp/b ]; do sleep 0.05; done
 		exit 5' || rc=$?
 	cat "$T/out"
 	[ "${rc:-0}" -eq 5 ]
 	# Another session: only the init's SIGTERM to everything left could reach it.
 	[ "$(cat "$R/app/left")" = "left got TERM" ]
-	! pgrep -f "sleep 987654"
+	! pgrep -f "sleep $nap"
 }
 
 @test "init: not PID 1, it is a subreaper and signals only the command's group" {

@@ -50,12 +50,13 @@ start_sleeper() {
 	mkconfig
 	mkfifo "$T/in"
 	exec 8<>"$T/in"
-	nsinit exec --config config.json --id "$ID" -- /bin/sh -c 'sleep 1010 & read x; exit 3' \
+	local nap=$((100000 + RANDOM)) # a command line no other test runs
+	nsinit exec --config config.json --id "$ID" -- /bin/sh -c "sleep $nap & read x; exit 3" \
 		>"$T/log" 2>&1 <&8 &
 	first=$!
 	wait_for '[ "$(state_field "$ID" status 2>/dev/null)" = running ]'
 	pid=$(state_field "$ID" pid)
-	run nsinit exec --id "$ID" -- /bin/sh -c 'stat -L -c %i /proc/1/ns/pid; ps | grep -c "sleep 1010"'
+	run nsinit exec --id "$ID" -- /bin/sh -c "stat -L -c %i /proc/1/ns/pid; ps | grep -c 'sleep $nap'"
 	echo "$output"
 	[ "${lines[0]}" = "$(stat -L -c %i "/proc/$pid/ns/pid")" ]
 	[ "${lines[1]}" -ge 1 ]
@@ -65,7 +66,7 @@ start_sleeper() {
 	[ "$status" -eq 3 ]
 	exec 8>&-
 	assert_gone "$ID" "$pid"
-	! pgrep -f "sleep 1010"
+	! pgrep -f "sleep $nap"
 }
 
 @test "--tty gives the process a real terminal" {
