@@ -72,12 +72,7 @@ slug_release() { # slug_release PROCESSES [VERSION]
 }
 
 @test "abspath: a malicious slug is refused, nothing written outside" {
-	python3 - "$T/evil.tgz" <<-'EOS'
-	import io, sys, tarfile
-	with tarfile.open(sys.argv[1], "w:gz") as t:
-	    i = tarfile.TarInfo("./app/../../escaped"); i.size = 4
-	    t.addfile(i, io.BytesIO(b"evil"))
-	EOS
+	evil_slug "$T/evil.tgz"
 	printf '{"Version": 1, "Slug": "%s", "Processes": [{"Type": "w", "Quantity": 1, "Args": ["exec sleep 100"]}]}\n' \
 		"$T/evil.tgz" >"$CTL/new"
 	start_hsup -d abspath start -s "$SOCK"

@@ -118,3 +118,13 @@ wait_hsup() {
 	HSUP_PID=
 	check_clean_exit 0
 }
+
+# A slug whose one entry climbs out of its target: ./app/../../escaped.
+evil_slug() { # evil_slug FILE
+	python3 - "$1" <<-'EOS'
+	import io, sys, tarfile
+	with tarfile.open(sys.argv[1], "w:gz") as t:
+	    i = tarfile.TarInfo("./app/../../escaped"); i.size = 4
+	    t.addfile(i, io.BytesIO(b"evil"))
+	EOS
+}

@@ -304,12 +304,7 @@ for line in sys.stdin:
 	start_lc start -s "$SOCK"
 	wait_for '[ "$(running_dynos)" = "w.1" ]' 60
 	pid=$(dyno_json w.1 Pid)
-	python3 - "$T/evil.tgz" <<-'EOS'
-	import io, sys, tarfile
-	with tarfile.open(sys.argv[1], "w:gz") as t:
-	    i = tarfile.TarInfo("./app/../../escaped"); i.size = 4
-	    t.addfile(i, io.BytesIO(b"evil"))
-	EOS
+	evil_slug "$T/evil.tgz"
 	printf '{"Version": 2, "Slug": "%s", "Processes": [{"Type": "w", "Quantity": 1, "Args": ["exec sleep 100"]}]}\n' \
 		"$T/evil.tgz" >"$CTL/new"
 	wait_for '[ -e "$CTL/last_error" ]' 30
