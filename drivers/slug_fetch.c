@@ -3,15 +3,13 @@
  * downloaded through libcurl (loaded on first use, common/dl.h) into an unnamed temporary file
  * beside the trees, so that a crash leaves nothing and the download can be capped. */
 #define _GNU_SOURCE
-#define CURL_DISABLE_TYPECHECK /* curl_easy_setopt is called through a pointer */
 #include "drivers/slug.h"
 #include "drivers/slug_int.h"
 #include "common/cleanup.h"
-#include "common/dl.h"
+#include "common/curl.h"
 #include "common/fsutil.h"
 #include "common/xalloc.h"
 
-#include <curl/curl.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,41 +20,6 @@
 #define CONNECT_TIMEOUT_S 30
 #define STALL_SECONDS     60 /* a transfer slower than 1 kB/s for this long fails */
 #define MAX_REDIRECTS     5
-
-#define CU_FUNCS(X)                                                                                \
-	X(curl_global_init)                                                                        \
-	X(curl_easy_init)                                                                          \
-	X(curl_easy_setopt)                                                                        \
-	X(curl_easy_perform)                                                                       \
-	X(curl_easy_getinfo)                                                                       \
-	X(curl_easy_cleanup)                                                                       \
-	X(curl_easy_strerror)
-
-#define CU_PTR(f) static __typeof__(f) *cu_##f;
-CU_FUNCS(CU_PTR)
-#define CU_SYM(f) CM_DL_SYM(cu_##f, #f),
-static const struct cm_dl_sym cu_syms[] = {CU_FUNCS(CU_SYM)};
-static struct cm_dl_lib cu_lib = {"libcurl.so.4", cu_syms, CM_ARRAY_SIZE(cu_syms),
-                                  NULL,           0,       {0, ""}};
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void init_curl(void)
-{
-	curl_init_rc = cu_curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static int load_curl(cm_err *err)
-{
-	if (cm_dl_load(&cu_lib, "the libcurl4 package", err) < 0)
-		return -1;
-	pthread_once(&curl_once, init_curl);
-	if (curl_init_rc != CURLE_OK)
-		return cm_err_set(err, EIO, "curl_global_init: %s",
-		                  cu_curl_easy_strerror(curl_init_rc));
-	return 0;
-}
 
 static bool has_prefix(const char *s, const char *prefix)
 {
@@ -179,7 +142,7 @@ static int set_options(CURL *c, const char *url, struct download *d, char *errbu
 static int download(const char *url, const char *what, int dir_fd, uint64_t max,
                     struct hs_slug_stats *st, cm_err *err)
 {
-	if (load_curl(err) < 0)
+	if (cm_curl_load(err) < 0)
 		return cm_err_wrap(err, "slug %s", what);
 	_cleanup_close_ int fd = anonymous_file(dir_fd, err);
 	if (fd < 0)

@@ -1,16 +1,14 @@
 /* Fetching, gunzipping, verifying and storing a stack image. libcurl is loaded on first use
  * (common/dl.c); zlib and nettle are linked. */
 #define _GNU_SOURCE
-#define CURL_DISABLE_TYPECHECK
 #include "stacks/fetch.h"
 #include "stacks/mount.h"
 #include "stacks/store.h"
 #include "common/cleanup.h"
-#include "common/dl.h"
+#include "common/curl.h"
 #include "common/fsutil.h"
 #include "common/xalloc.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <nettle/md5.h>
@@ -23,49 +21,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* ---- libcurl, loaded when first needed ---- */
-
-static __typeof__(curl_global_init) *p_global_init;
-static __typeof__(curl_easy_init) *p_easy_init;
-static __typeof__(curl_easy_setopt) *p_easy_setopt;
-static __typeof__(curl_easy_perform) *p_easy_perform;
-static __typeof__(curl_easy_cleanup) *p_easy_cleanup;
-static __typeof__(curl_easy_strerror) *p_easy_strerror;
-static __typeof__(curl_easy_getinfo) *p_easy_getinfo;
-
-static const struct cm_dl_sym curl_syms[] = {
-    CM_DL_SYM(p_global_init, "curl_global_init"),
-    CM_DL_SYM(p_easy_init, "curl_easy_init"),
-    CM_DL_SYM(p_easy_setopt, "curl_easy_setopt"),
-    CM_DL_SYM(p_easy_perform, "curl_easy_perform"),
-    CM_DL_SYM(p_easy_cleanup, "curl_easy_cleanup"),
-    CM_DL_SYM(p_easy_strerror, "curl_easy_strerror"),
-    CM_DL_SYM(p_easy_getinfo, "curl_easy_getinfo"),
-};
-static struct cm_dl_lib curl_lib = {
-    .soname = "libcurl.so.4", .syms = curl_syms, .nsyms = CM_ARRAY_SIZE(curl_syms)};
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_global(void)
-{
-	curl_init_rc = p_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static int load_curl(cm_err *err)
-{
-	if (cm_dl_load(&curl_lib, "libcurl4 (Debian: apt-get install libcurl4)", err) < 0)
-		return -1;
-	pthread_once(&curl_once, curl_global);
-	if (curl_init_rc != CURLE_OK)
-		return cm_err_set(err, EIO, "curl_global_init: %s", p_easy_strerror(curl_init_rc));
-	return 0;
-}
-
 static void curl_cleanupp(CURL **c)
 {
 	if (*c)
-		p_easy_cleanup(*c);
+		cu_curl_easy_cleanup(*c);
 }
 
 /* ---- the image file: written where data is, holes where it is zero ---- */
@@ -285,7 +244,7 @@ static CURLcode setup(CURL *c, const struct st_stack *s, struct xfer *x, char *e
 #define SET(opt, val)                                                                              \
 	do {                                                                                       \
 		if (r == CURLE_OK)                                                                 \
-			r = p_easy_setopt(c, opt, val);                                            \
+			r = cu_curl_easy_setopt(c, opt, val);                                      \
 	} while (0)
 	SET(CURLOPT_URL, s->url);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
@@ -325,7 +284,7 @@ static const char *curl_hint(CURLcode r)
 
 static int transfer(const struct st_stack *s, struct xfer *x, cm_err *err)
 {
-	__attribute__((cleanup(curl_cleanupp))) CURL *c = p_easy_init();
+	__attribute__((cleanup(curl_cleanupp))) CURL *c = cu_curl_easy_init();
 	if (!c)
 		return cm_err_set(err, ENOMEM, "curl_easy_init failed");
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -333,16 +292,16 @@ static int transfer(const struct st_stack *s, struct xfer *x, cm_err *err)
 	if (r != CURLE_OK)
 		return cm_err_set(err, ENOTSUP,
 		                  "set up libcurl: %s (libcurl 7.85 or later is needed)",
-		                  p_easy_strerror(r));
+		                  cu_curl_easy_strerror(r));
 	clock_gettime(CLOCK_MONOTONIC, &x->start);
 	x->last_data = x->start;
-	r = p_easy_perform(c);
+	r = cu_curl_easy_perform(c);
 	if (x->err.code != 0) {
 		*err = x->err;
 		return -1;
 	}
 	if (r != CURLE_OK)
-		return cm_err_set(err, EIO, "%s%s", errbuf[0] ? errbuf : p_easy_strerror(r),
+		return cm_err_set(err, EIO, "%s%s", errbuf[0] ? errbuf : cu_curl_easy_strerror(r),
 		                  curl_hint(r));
 	report(x, true);
 	return 0;
@@ -352,7 +311,7 @@ static int transfer(const struct st_stack *s, struct xfer *x, cm_err *err)
 static int download(const struct st_stack *s, const struct st_fetch_opts *o, int fd,
                     char hex[ST_MD5_HEX + 1], cm_err *err)
 {
-	if (load_curl(err) < 0)
+	if (cm_curl_load(err) < 0)
 		return -1;
 	_cleanup_free_ struct xfer *x = xcalloc(1, sizeof(*x));
 	_cleanup_free_ char *id = st_stack_id(s);
