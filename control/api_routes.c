@@ -323,6 +323,21 @@ static void dynos_subtree(struct hs_sup *sup, const char *method, const char *re
 	dyno_action(sup, name, action, r);
 }
 
+static bool is(const char *method, const char *want, struct hs_reply *r);
+
+/* GET /poller, /logplex: what the parts beside the dynos say of themselves. */
+static void report(struct hs_sup *sup, const char *method, const char *name, struct hs_reply *r)
+{
+	json_t *j = strchr(name, '/') ? NULL : hs_sup_report(sup, name);
+	if (!j)
+		return hs_reply_error(r, 404, "no such resource");
+	if (is(method, "GET", r)) {
+		r->status = 200;
+		r->body = json_dumps(j, JSON_COMPACT);
+	}
+	json_decref(j);
+}
+
 static bool is(const char *method, const char *want, struct hs_reply *r)
 {
 	if (strcmp(method, want) == 0)
@@ -362,6 +377,6 @@ void hs_api_route(struct hs_sup *sup, const char *method, const char *path, cons
 	} else if (strncmp(path, "/dynos/", 7) == 0) {
 		dynos_subtree(sup, method, path + 7, r);
 	} else {
-		hs_reply_error(r, 404, "no such resource");
+		report(sup, method, path + 1, r);
 	}
 }

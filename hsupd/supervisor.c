@@ -48,6 +48,8 @@ struct hs_sup {
 	int devnull;
 	unsigned colors;
 	char *release_note;
+	struct hs_sup_report reports[4];
+	size_t nreports;
 };
 
 static void kick(struct hs_sup *sup);
@@ -955,4 +957,23 @@ void hs_sup_set_release_note(struct hs_sup *sup, const char *note)
 const char *hs_sup_release_note(const struct hs_sup *sup)
 {
 	return sup->release_note;
+}
+
+void hs_sup_add_report(struct hs_sup *sup, const char *name, hs_sup_report_fn fn, void *data)
+{
+	for (size_t i = 0; i < sup->nreports; i++)
+		if (strcmp(sup->reports[i].name, name) == 0) {
+			sup->reports[i] = (struct hs_sup_report){name, fn, data};
+			return;
+		}
+	if (sup->nreports < CM_ARRAY_SIZE(sup->reports))
+		sup->reports[sup->nreports++] = (struct hs_sup_report){name, fn, data};
+}
+
+json_t *hs_sup_report(struct hs_sup *sup, const char *name)
+{
+	for (size_t i = 0; i < sup->nreports; i++)
+		if (strcmp(sup->reports[i].name, name) == 0)
+			return sup->reports[i].fn(sup->reports[i].data);
+	return NULL;
 }

@@ -129,4 +129,17 @@ void hs_sup_dump(struct hs_sup *sup);
 void hs_sup_set_release_note(struct hs_sup *sup, const char *note); /* copies; NULL clears */
 const char *hs_sup_release_note(const struct hs_sup *sup);
 
+/* A part of hsup beside the dynos (the Platform API poller, the logplex forwarder) reports its
+ * state through the control API as GET /NAME (name: a static string; fn returns a new
+ * reference). Adding a name again replaces it. */
+typedef json_t *(*hs_sup_report_fn)(void *data);
+struct hs_sup_report {
+	const char *name;
+	hs_sup_report_fn fn;
+	void *data;
+};
+void hs_sup_add_report(struct hs_sup *sup, const char *name, hs_sup_report_fn fn, void *data);
+/* The report's JSON (a new reference), or NULL when no part reports under name. */
+json_t *hs_sup_report(struct hs_sup *sup, const char *name);
+
 #endif
