@@ -31,6 +31,8 @@ struct hs_cli {
 	int start_number;
 	char *socket;
 	char *logplex_url;
+	char *api_url;        /* the Heroku Platform API */
+	double poll_interval; /* seconds between polls of it */
 	char **binds;
 	size_t nbinds;
 	double stop_timeout;
