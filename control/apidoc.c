@@ -183,7 +183,7 @@ static int add_process(json_t *procs, json_t *f, json_t *types, size_t i, cm_err
 		                  "formation %s has no command, nor has the slug a process type of "
 		                  "that name",
 		                  json_string_value(type));
-	json_t *p = json_pack("{sOsOs[s]}", "Type", type, "Quantity", q, "Args", cmd);
+	json_t *p = json_pack("{sO sO s[s]}", "Type", type, "Quantity", q, "Args", cmd);
 	add_size(p, json_object_get(f, "size"));
 	json_array_append_new(procs, p);
 	return 0;
@@ -210,8 +210,12 @@ json_t *hs_api_document(const struct hs_api_release *rel, const char *app,
 {
 	const char *stack =
 	    json_string_value(json_object_get(json_object_get(parts->app, "stack"), "name"));
-	json_t *doc = json_pack("{sIsssssss}", "Version", (json_int_t)rel->version, "Name", app,
+	json_t *doc = json_pack("{sI ss ss ss}", "Version", (json_int_t)rel->version, "Name", app,
 	                        "Slug", slug_path ? slug_path : "", "Stack", stack ? stack : "");
+	if (!doc) {
+		cm_err_set(err, EPROTO, "the app's name or stack is not UTF-8");
+		return NULL;
+	}
 	if (add_env(doc, parts->config, err) < 0 ||
 	    add_processes(doc, parts->formation, parts->slug, err) < 0) {
 		json_decref(doc);

@@ -347,7 +347,6 @@ static void hand_on(struct hs_poller *p, const char *slug_path)
 	_cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(doc);
 	p->failures = 0;
-	p->last_success = time(NULL);
 	p->settled = true;
 	if (p->offered && strcmp(p->offered, text) == 0)
 		return schedule_next(p);
@@ -574,6 +573,7 @@ static bool waiting(struct hs_poller *p)
 static void decide(struct hs_poller *p)
 {
 	cm_err err;
+	p->last_success = time(NULL);
 	if (p->settled && !p->releases.changed && !p->formation.changed)
 		return schedule_next(p); /* two 304s: nothing changed */
 	int got = hs_api_newest_release(p->releases.body, &p->rel, &err);
@@ -667,11 +667,11 @@ json_t *hs_poller_report(void *data)
 	struct hs_poller *p = data;
 	uint64_t now = uv_now(p->c.loop);
 	json_t *seen = p->seen.id[0]
-	                   ? json_pack("{sssIss}", "id", p->seen.id, "version",
+	                   ? json_pack("{ss sI ss}", "id", p->seen.id, "version",
 	                               (json_int_t)p->seen.version, "status", p->seen.status)
 	                   : json_null();
 	return json_pack(
-	    "{sssssIsssIsIsosososOsIsososIsI}", "app", p->c.app, "api_url", p->c.api_url,
+	    "{ss ss sI ss sI sI so so so so sI so so sI sI}", "app", p->c.app, "api_url", p->c.api_url,
 	    "interval_ms", (json_int_t)p->c.interval_ms, "state", step_names[p->step], "polls",
 	    (json_int_t)p->polls, "not_modified", (json_int_t)p->not_modified, "last_poll",
 	    time_json(p->last_poll), "last_success", time_json(p->last_success), "release_seen",
