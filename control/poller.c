@@ -164,6 +164,15 @@ static char *api_message(const struct cm_http_resp *r)
 	return out;
 }
 
+/* A 404 on these says the app is gone (or was never there). */
+static bool app_wide(struct hs_poller *p, const char *path)
+{
+	size_t n = strlen(p->app_path);
+	return strncmp(path, p->app_path, n) == 0 &&
+	       (!path[n] || strcmp(path + n, "/releases") == 0 ||
+	        strcmp(path + n, "/formation") == 0);
+}
+
 static void http_error(struct hs_poller *p, const char *path, const struct cm_http_resp *r)
 {
 	cm_err err;
@@ -177,7 +186,7 @@ static void http_error(struct hs_poller *p, const char *path, const struct cm_ht
 	else if (r->status == 403)
 		cm_err_set(&err, EACCES, "the access token may not read app %s (403)%s%s", app,
 		           msg ? ": " : "", msg ? msg : "");
-	else if (r->status == 404 && strcmp(path, p->app_path) == 0)
+	else if (r->status == 404 && app_wide(p, path))
 		cm_err_set(&err, ENOENT, "the Heroku API has no app \"%s\" (404)", app);
 	else if (r->status == 429)
 		cm_err_set(&err, EAGAIN, "the Heroku API's rate limit is reached (429)%s",
@@ -618,7 +627,7 @@ static void cycle_failed(struct hs_poller *p)
 	p->settled = false;
 	p->failures++;
 	if (!p->last_error || strcmp(p->last_error, p->err.msg) != 0)
-		hs_log_system("Heroku API: %s; what runs goes on running", p->err.msg);
+		hs_log_system("Heroku API: %s (what runs goes on running)", p->err.msg);
 	free(p->last_error);
 	p->last_error = xstrdup(p->err.msg);
 	p->last_error_at = time(NULL);
