@@ -222,3 +222,32 @@ poller() { # poller FIELD: a field of GET /poller
 	[ "$status" = 0 ]
 	[[ "$output" == *"run sees hello"* ]]
 }
+
+@test "poller: after kill -9 in the middle of a download, the next hsup resumes it" {
+	dd if=/dev/urandom of="$T/slug/app/blob" bs=1k count=300 2>/dev/null
+	tar -C "$T/slug" -czf "$T/slug1.tgz" ./app
+	edit 'd["faults"] = [{"id": "cut", "path": "^/blobs/", "truncate": 120000}]'
+	follow
+	wait_for 'grep -q "download of slug slug-1" "$T/err"'
+	kill -KILL "$HSUP_PID"
+	wait "$HSUP_PID" 2>/dev/null || true
+	[ "$(stat -c %s "$T/data/api-slugs/slug-1.tgz.part")" = 120000 ]
+	edit 'd["faults"] = []'
+	follow
+	wait_for 'grep -q "web says hello" "$T/out"' 30
+	[ "$(requests 'r["path"].startswith("/blobs") and r["headers"].get("range") == "bytes=120000-"')" -ge 1 ]
+	cmp "$T/slug/app/blob" "$(ls -d "$T"/data/slugs/slug-*)/blob"
+	[ ! -e "$T/data/api-slugs/slug-1.tgz.part" ]
+}
+
+@test "poller: a low RateLimit-Remaining slows polling to once a minute" {
+	follow
+	wait_for '[ "$(poller applied_version)" = 1 ]'
+	edit 'd["ratelimit_remaining"] = 40'
+	wait_for '[ "$(poller ratelimit_remaining)" = 40 ]'
+	wait_for '[ "$(poller state)" = idle ]'
+	[ "$(poller next_poll_in_ms)" -gt 30000 ]
+	n=$(requests 'r["path"] == "/apps/myapp/releases"')
+	sleep 1
+	[ "$(requests 'r["path"] == "/apps/myapp/releases"')" = "$n" ]
+}
