@@ -27,7 +27,7 @@ REL := build/release
 SAN := build/asan
 
 all: build/hsup build/nsinit build/hsup-stack
-.PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos format format-check clean \
+.PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos bench-poller format format-check clean \
         fuzz-build fuzz fuzz-merge FORCE
 
 # A build's objects are rebuilt when its flags change: they are recorded in .flags.
@@ -224,6 +224,12 @@ bench-dynos: deps
 	@scripts/deps.sh docker.io
 	$(MAKE) build/hsup build/nsinit build/hsup-stack bench/waitn
 	bench/dynos.sh
+
+# Following an app on the Platform API, and what linking libcurl would cost (bench/poller.sh).
+bench: bench-poller
+bench-poller: deps
+	$(MAKE) build/hsup bench/lctime
+	bench/poller.sh
 
 # Static and small: its own memory before exec counts in the children's peak RSS.
 bench/lctime: bench/lctime.c

@@ -73,7 +73,8 @@ HSUP_CONTROL_DIR=$WORK/ctl HSUP_DATA_DIR=$WORK/data2 HSUP_STATE_DIR=$WORK/state2
 DIR_PID=$!
 PIDS+=($DIR_PID)
 sleep 3 # both running their dyno
-cpu_ms() { awk '{print ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"'}' "/proc/$1/stat"; }
+# time on a CPU, from the scheduler's own count (ns), finer than the ticks of /proc/PID/stat
+cpu_ms() { awk '{printf "%.2f", $1 / 1e6}' "/proc/$1/schedstat"; }
 wakeups() { awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$1/status"; }
 rss() { awk '/^VmRSS/ {r = $2} /^RssAnon/ {a = $2} END {printf "%6d kB (anon %5d)", r, a}' "/proc/$1/status"; }
 reqs() { wc -l <"$WORK/api.log"; }

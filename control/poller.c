@@ -31,7 +31,8 @@
 
 #define API_TIMEOUT_MS   30000
 #define API_MAX_BODY     (8u << 20)
-#define SLUG_MAX_BYTES   (4ULL << 30) /* when the API gives no size */
+#define SLUG_MAX_BYTES   (4ULL << 30)     /* when the API gives no size */
+#define SLUG_TIMEOUT_MS  (30 * 60 * 1000) /* a trickle must not hold the poller for ever */
 #define BACKOFF_BASE_MS  1000
 #define BACKOFF_MAX_MS   300000
 #define RATELIMIT_LOW    100   /* RateLimit-Remaining under which polling slows... */
@@ -66,8 +67,9 @@ struct cached {
 
 struct hs_poller {
 	struct hs_poller_conf c;
-	char *app_path; /* "/apps/<app>" */
-	char *auth;     /* the Authorization header */
+	char *app_path;  /* "/apps/<app>" */
+	char *auth;      /* the Authorization header */
+	char *shown_url; /* the API's URL without credentials, for messages */
 	struct cm_http *http;
 	uv_timer_t timer;
 	uv_work_t work;
@@ -430,6 +432,7 @@ static void download(struct hs_poller *p)
 	                         .resume_from = have,
 	                         .max_body =
 	                             p->slug_size >= 0 ? (uint64_t)p->slug_size : SLUG_MAX_BYTES,
+	                         .timeout_ms = SLUG_TIMEOUT_MS,
 	                         .follow_redirects = true};
 	if (p->slug_size >= 0 && have == (uint64_t)p->slug_size) {
 		p->pending = 0; /* all there already: straight to verifying */
@@ -680,9 +683,9 @@ json_t *hs_poller_report(void *data)
 	                               (json_int_t)p->seen.version, "status", p->seen.status)
 	                   : json_null();
 	return json_pack(
-	    "{ss ss sI ss sI sI so so so so sI so so sI sI}", "app", p->c.app, "api_url", p->c.api_url,
-	    "interval_ms", (json_int_t)p->c.interval_ms, "state", step_names[p->step], "polls",
-	    (json_int_t)p->polls, "not_modified", (json_int_t)p->not_modified, "last_poll",
+	    "{ss ss sI ss sI sI so so so so sI so so sI sI}", "app", p->c.app, "api_url",
+	    p->shown_url, "interval_ms", (json_int_t)p->c.interval_ms, "state", step_names[p->step],
+	    "polls", (json_int_t)p->polls, "not_modified", (json_int_t)p->not_modified, "last_poll",
 	    time_json(p->last_poll), "last_success", time_json(p->last_success), "release_seen",
 	    seen, "applied_version",
 	    p->applied_version ? json_integer(p->applied_version) : json_null(), "failures",
@@ -703,9 +706,9 @@ int hs_poller_open(const struct hs_poller_conf *conf, struct hs_poller **out, cm
 		return cm_err_wrap(err, "following the Heroku API");
 	}
 	p->c = *conf;
-	p->c.api_url =
-	    xstrndup(conf->api_url,
-	             strlen(conf->api_url) - (conf->api_url[strlen(conf->api_url) - 1] == '/'));
+	size_t n = strlen(conf->api_url);
+	p->c.api_url = xstrndup(conf->api_url, n - (n && conf->api_url[n - 1] == '/'));
+	p->shown_url = cm_http_redact(p->c.api_url);
 	p->c.app = xstrdup(conf->app);
 	p->c.token = NULL; /* kept only inside the header */
 	p->c.cache_dir = xstrdup(conf->cache_dir);
@@ -728,6 +731,7 @@ void hs_poller_start(struct hs_poller *p)
 static void free_poller(struct hs_poller *p)
 {
 	free((char *)p->c.api_url);
+	free(p->shown_url);
 	free((char *)p->c.app);
 	free((char *)p->c.cache_dir);
 	explicit_bzero(p->auth, strlen(p->auth));

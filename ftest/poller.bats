@@ -215,6 +215,11 @@ poller() { # poller FIELD: a field of GET /poller
 	run "$HSUP" start -a myapp --api-url "ftp://x"
 	[ "$status" = 2 ]
 	[[ "$output" == *"must be an http or https URL"* ]]
+	# a credential in a URL is never printed
+	run "$HSUP" start -a myapp --api-url "ftp://user:s3cret@x/"
+	[ "$status" = 2 ]
+	[[ "$output" == *'--api-url "ftp://x/" must be an http or https URL'* ]]
+	[[ "$output" != *s3cret* ]]
 }
 
 @test "poller: hsup run takes the app's config from the API once" {

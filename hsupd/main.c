@@ -12,6 +12,7 @@
 #include "hsupd/statedir.h"
 #include "hsupd/supervisor.h"
 #include "common/children.h"
+#include "common/http.h"
 #include "common/cleanup.h"
 #include "common/xalloc.h"
 
@@ -242,7 +243,8 @@ static int follow_api(struct daemon *d, cm_err *err)
 	if (hs_poller_open(&conf, &d->poller, err) < 0)
 		return -1;
 	hs_sup_add_report(d->sup, "poller", hs_poller_report, d->poller);
-	hs_log_info("following app %s on %s every %gs", cli->app, cli->api_url, cli->poll_interval);
+	_cleanup_free_ char *shown = cm_http_redact(cli->api_url);
+	hs_log_info("following app %s on %s every %gs", cli->app, shown, cli->poll_interval);
 	hs_poller_start(d->poller);
 	return 0;
 }
