@@ -256,3 +256,15 @@ poller() { # poller FIELD: a field of GET /poller
 	sleep 1
 	[ "$(requests 'r["path"] == "/apps/myapp/releases"')" = "$n" ]
 }
+
+@test "poller: hsup status says which app is followed and how it goes" {
+	follow
+	wait_for '[ "$(poller applied_version)" = 1 ]'
+	run "$HSUP" -s "$SOCK" status
+	[ "$status" = 0 ]
+	[[ "$output" == *"following myapp on $API (idle): release v1 applied, last poll 20"* ]]
+	edit 'd["faults"] = [{"id": "f", "path": "^/apps/myapp/releases$", "status": 503}]'
+	wait_for '[ "$(poller failures)" -ge 1 ]'
+	run "$HSUP" -s "$SOCK" status
+	[[ "$output" == *"failing ("*" in a row): GET /apps/myapp/releases: HTTP 503: fault"* ]]
+}
