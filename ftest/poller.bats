@@ -11,16 +11,20 @@ TOKEN=tok-5f1e2d3c4b5a69788796a5b4c3d2e1f0
 setup() {
 	helpers_setup
 	unset HSUP_CONTROL_DIR
+	rmdir "$T/app" 2>/dev/null || true # -d abspath: the app's slug goes there
 	mkdir -p "$T/slug/app"
 	printf 'echo "web says $GREETING in $(pwd) token=${HEROKU_ACCESS_TOKEN:-none}"\nexec sleep 1000\n' \
 		>"$T/slug/app/web.sh"
 	tar -C "$T/slug" -czf "$T/slug1.tgz" ./app
-	python3 - "$T" "$TOKEN" <<-'EOS'
+	# under -d libcontainer (ftest/with-drivers.sh) the app runs on the stack made for the tests
+	local stack=heroku-22
+	[ "${HSUP_TEST_DRIVER:-simple}" != libcontainer ] || stack=host
+	python3 - "$T" "$TOKEN" "$stack" <<-'EOS'
 	import json, sys
-	t, token = sys.argv[1:]
+	t, token, stack = sys.argv[1:]
 	json.dump({"token": token,
 	  "app": {"id": "5a7e2f9c-1111-2222-3333-444455556666", "name": "myapp",
-	          "stack": {"id": "st-1", "name": "heroku-22"}},
+	          "stack": {"id": "st-1", "name": stack}},
 	  "releases": [{"id": "rel-1", "version": 1, "status": "succeeded", "slug": {"id": "slug-1"}}],
 	  "config_vars": {"rel-1": {"GREETING": "hello"}},
 	  "slugs": {"slug-1": {"process_types": {"web": "bash web.sh"}, "file": t + "/slug1.tgz"}},
@@ -74,10 +78,20 @@ poller() { # poller FIELD: a field of GET /poller
 	api GET /poller | python3 -c "import json,sys; print(json.load(sys.stdin).get('$1'))"
 }
 
+# Where each driver runs the app: the slug's tree (abspath: through the app path, a link to
+# it), or the container's /app.
+app_dir() {
+	case ${HSUP_TEST_DRIVER:-simple} in
+	libcontainer) echo /app ;;
+	*) echo "$T/data/slugs/slug-[0-9a-f]*" ;;
+	esac
+}
+
+# bats test_tags=drivers
 @test "poller: the app's release runs from its slug with its config vars; the requests are Heroku's" {
 	follow
-	wait_for 'grep -q "web says hello" "$T/out"'
-	grep -q "web.1 *| web says hello in $T/data/slugs/slug-[0-9a-f]* token=none" "$T/out"
+	wait_for 'grep -q "web says hello" "$T/out"' 30
+	grep -q "web.1 *| web says hello in $(app_dir) token=none" "$T/out"
 	# every API request: the version 3 Accept, the bearer token; releases asked newest first
 	[ "$(requests 'not r["path"].startswith("/blobs") and (r["headers"].get("accept") != "application/vnd.heroku+json; version=3" or r["headers"].get("authorization") != "Bearer '$TOKEN'")')" = 0 ]
 	[ "$(requests 'r["path"] == "/apps/myapp/releases" and r["headers"].get("range") == "version ..; max=1, order=desc"')" -ge 1 ]
@@ -110,6 +124,7 @@ poller() { # poller FIELD: a field of GET /poller
 	[ "$(grep -c 'web.1 started' "$T/err")" = 1 ]
 }
 
+# bats test_tags=drivers
 @test "poller: a new release with new config restarts the dynos; the slug is not downloaded again" {
 	follow
 	wait_for 'grep -q "web says hello" "$T/out"'
@@ -119,6 +134,7 @@ poller() { # poller FIELD: a field of GET /poller
 	[ "$(poller applied_version)" = 2 ]
 }
 
+# bats test_tags=drivers
 @test "poller: a formation change without a release starts and stops only the difference" {
 	follow
 	wait_for '[ "$(running_dynos)" = web.1 ]'
