@@ -109,7 +109,7 @@ void hs_log_sink_init(struct hs_log_sink *s, uv_loop_t *loop, int fd, bool color
 	s->poll.data = s->retry.data = s;
 }
 
-static void set_sources_reading(struct hs_log_sink *s, bool on);
+static void update_reading(struct hs_log_sink *s);
 
 static void on_writable(uv_poll_t *h, int status, int events);
 
@@ -202,10 +202,11 @@ static void sink_flush(struct hs_log_sink *s)
 		s->off = s->len = 0;
 	size_t pending = s->len - s->off;
 	set_waiting(s, pending > 0);
-	if (pending > HIGH_WATER && !s->paused)
-		set_sources_reading(s, false);
-	else if (pending < LOW_WATER && s->paused)
-		set_sources_reading(s, true);
+	if (pending > HIGH_WATER && !s->out_full)
+		s->out_full = true;
+	else if (pending < LOW_WATER && s->out_full)
+		s->out_full = false;
+	update_reading(s);
 }
 
 static void on_writable(uv_poll_t *h, int status, int events)
@@ -257,11 +258,27 @@ static void refresh_prefix(struct hs_log_src *src)
 static void emit_line(void *ctx, const char *line, size_t len)
 {
 	struct hs_log_src *src = ctx;
+	struct hs_log_sink *s = src->sink;
+	if (s->tap.line) {
+		s->tap.line(s->tap.data, src->name, src->name_len, line, len, s->read_us);
+		if (s->tap_only)
+			return;
+	}
 	char *at = sink_reserve(src->sink, src->prefix_len + len + 1);
 	memcpy(at, src->prefix, src->prefix_len);
 	memcpy(at + src->prefix_len, line, len);
 	at[src->prefix_len + len] = '\n';
 	src->sink->lines++;
+}
+
+/* The tap learns when each line was read: once per read, not per line. */
+static void stamp_read(struct hs_log_sink *s)
+{
+	struct timespec ts;
+	if (!s->tap.line)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->read_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 enum read_result {
@@ -281,6 +298,7 @@ static enum read_result read_some(struct hs_log_src *src)
 		return READ_AGAIN;
 	if (r <= 0)
 		return READ_END;
+	stamp_read(src->sink);
 	refresh_prefix(src);
 	hs_linebuf_feed(&src->lines, chunk, (size_t)r, emit_line, src);
 	return READ_DATA;
@@ -288,6 +306,7 @@ static enum read_result read_some(struct hs_log_src *src)
 
 static void src_eof(struct hs_log_src *src)
 {
+	stamp_read(src->sink);
 	refresh_prefix(src);
 	hs_linebuf_flush(&src->lines, emit_line, src);
 	src->eof = true;
@@ -303,8 +322,12 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	sink_flush(src->sink);
 }
 
-static void set_sources_reading(struct hs_log_sink *s, bool on)
+/* The pipes are read unless the output or the tap has too much waiting. */
+static void update_reading(struct hs_log_sink *s)
 {
+	bool on = !s->out_full && !s->held;
+	if (on != s->paused)
+		return;
 	s->paused = !on;
 	for (struct hs_log_src *src = s->sources; src; src = src->next)
 		if (!src->eof) {
@@ -315,11 +338,30 @@ static void set_sources_reading(struct hs_log_sink *s, bool on)
 		}
 }
 
+void hs_log_sink_tap(struct hs_log_sink *s, const struct hs_log_tap *tap, bool only)
+{
+	s->tap = tap ? *tap : (struct hs_log_tap){0};
+	s->tap_only = tap && only;
+	if (!tap && s->held) {
+		s->held = false;
+		update_reading(s);
+	}
+}
+
+void hs_log_sink_hold(struct hs_log_sink *s, bool hold)
+{
+	if (hold == s->held)
+		return;
+	s->held = hold;
+	update_reading(s);
+}
+
 struct hs_log_src *hs_log_src_open(struct hs_log_sink *s, const char *name, int color, int fd)
 {
 	struct hs_log_src *src = xcalloc(1, sizeof(*src));
 	src->sink = s;
 	src->name = xstrdup(name);
+	src->name_len = strlen(name);
 	src->color = color;
 	src->fd = fd;
 	src->prefix_sec = -1;
