@@ -590,6 +590,8 @@ static void apply(struct hs_sup *sup, struct hs_release *r)
 {
 	hs_release_unref(sup->current);
 	sup->current = hs_release_ref(r);
+	if (sup->conf.on_apply)
+		sup->conf.on_apply(r, sup->conf.data);
 	for (struct hs_dyno *d = sup->dynos; d; d = d->next)
 		d->ex.crashes = 0; /* a new release forgives old crashes */
 	reconcile(sup);

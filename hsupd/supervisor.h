@@ -72,6 +72,8 @@ struct hs_sup_conf {
 	void (*on_done)(struct hs_sup *sup, int exit_code, void *data);
 	/* Called when a dyno starts or ends (for the state directory); may be NULL. */
 	void (*on_change)(void *data);
+	/* Called when a release is applied, before its dynos start; may be NULL. */
+	void (*on_apply)(const struct hs_release *r, void *data);
 	void *data;
 };
 
