@@ -40,12 +40,16 @@ const char hs_cli_usage[] =
     "Environment:\n"
     "  HSUP_CONTROL_DIR       directory holding the release (new, loaded, rejected)\n"
     "  HSUP_CONTROL_SOCKET    default for -s\n"
-    "  HEROKU_ACCESS_TOKEN    follow the releases of --app on the Heroku Platform API\n";
+    "  HEROKU_ACCESS_TOKEN    follow the releases of --app on the Heroku Platform API\n"
+    "  HSUP_LOGPLEX_URL       default for --logplex-url\n"
+    "  HSUP_LOGPLEX_BUFFER    bytes of dyno logs held for logplex (default 8M; k, M)\n"
+    "  HSUP_LOGPLEX_FLUSH_TIMEOUT  seconds to deliver them at exit (default 5)\n";
 
 enum {
 	OPT_ONESHOT = 256,
 	OPT_START_NUMBER,
 	OPT_LOGPLEX,
+	OPT_LOGPLEX_ONLY,
 	OPT_BIND,
 	OPT_STOP_TIMEOUT,
 	OPT_JSON
@@ -58,6 +62,7 @@ static const struct option long_opts[] = {
     {"start-number", required_argument, NULL, OPT_START_NUMBER},
     {"control-socket", required_argument, NULL, 's'},
     {"logplex-url", required_argument, NULL, OPT_LOGPLEX},
+    {"logplex-only", no_argument, NULL, OPT_LOGPLEX_ONLY},
     {"bind", required_argument, NULL, OPT_BIND},
     {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
@@ -161,6 +166,9 @@ static int take_option(struct hs_cli *cli, int c, const char *arg, cm_err *err)
 			return -1;
 		free(cli->logplex_url);
 		cli->logplex_url = xstrdup(arg);
+		return 0;
+	case OPT_LOGPLEX_ONLY:
+		cli->logplex_only = true;
 		return 0;
 	case OPT_BIND:
 		if (parse_bind(arg, err) < 0)

@@ -31,6 +31,7 @@ struct hs_cli {
 	int start_number;
 	char *socket;
 	char *logplex_url;
+	bool logplex_only;
 	char **binds;
 	size_t nbinds;
 	double stop_timeout;
