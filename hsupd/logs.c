@@ -239,7 +239,7 @@ static void refresh_prefix(struct hs_log_src *src)
 {
 	struct hs_log_sink *s = src->sink;
 	int64_t sec = now_sec();
-	if (sec == src->prefix_sec)
+	if (sec == src->prefix_sec || src->raw)
 		return;
 	if (sec != s->ts_sec) {
 		format_clock(sec, s->ts, sizeof(s->ts));
@@ -378,6 +378,14 @@ struct hs_log_src *hs_log_src_open(struct hs_log_sink *s, const char *name, int 
 	s->sources = src;
 	if (!s->paused)
 		uv_poll_start(&src->poll, UV_READABLE, on_readable);
+	return src;
+}
+
+struct hs_log_src *hs_log_src_open_raw(struct hs_log_sink *s, const char *name, int fd)
+{
+	struct hs_log_src *src = hs_log_src_open(s, name, 0, fd);
+	src->raw = true;
+	src->prefix_len = 0;
 	return src;
 }
 

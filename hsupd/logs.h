@@ -72,6 +72,7 @@ struct hs_log_src {
 	char prefix[192];
 	size_t prefix_len;
 	int64_t prefix_sec;
+	bool raw;
 };
 
 /* fd is hsup's output (normally 1); color selects ANSI colours. */
@@ -89,6 +90,8 @@ void hs_log_sink_hold(struct hs_log_sink *s, bool hold);
 
 /* Starts reading fd (the read end of a dyno's output pipe; taken over). */
 struct hs_log_src *hs_log_src_open(struct hs_log_sink *s, const char *name, int color, int fd);
+/* The same for output passed on as it was written: no prefix, no colour. */
+struct hs_log_src *hs_log_src_open_raw(struct hs_log_sink *s, const char *name, int fd);
 /* Reads what is left in the pipe, passes on a last line without a newline, and frees the
  * source. Call once, when every process of the dyno is gone. */
 void hs_log_src_finish(struct hs_log_src *src);

@@ -77,8 +77,8 @@ static void on_done(struct hs_sup *sup, int code, void *data)
 	if (d->ctldir)
 		hs_ctldir_close(d->ctldir);
 	if (d->logplex) { /* delivers what is buffered while the loop runs on */
-		if (d->has_sink)
-			hs_log_sink_tap(&d->sink, NULL, false);
+		hs_log_sink_tap(&d->sink, NULL, false);
+		hs_log_sink_tap(&d->errsink, NULL, false);
 		hs_logplex_close(d->logplex);
 		d->logplex = NULL;
 	}
@@ -261,15 +261,23 @@ static int logplex_setup(struct daemon *d, cm_err *err)
 static int logplex_start(struct daemon *d, const char *url, const struct hs_release *r, cm_err *err)
 {
 	struct hs_logplex_conf c = d->lpconf;
+	bool run = d->cli->cmd == HS_CMD_RUN;
+	if (run && !d->has_sink) { /* run's output passes through hsup from now on */
+		hs_log_sink_init(&d->sink, &d->loop, 1, false);
+		d->has_sink = true;
+	}
 	c.loop = &d->loop;
 	c.url = url;
 	c.app = app_name(d, r);
-	c.sink = d->has_sink ? &d->sink : NULL;
+	c.sink = &d->sink;
 	if (hs_logplex_new(&c, &d->logplex, err) < 0)
 		return -1;
 	struct hs_log_tap tap = {.line = hs_logplex_line, .data = d->logplex};
-	if (d->has_sink)
-		hs_log_sink_tap(&d->sink, &tap, d->cli->logplex_only);
+	hs_log_sink_tap(&d->sink, &tap, d->cli->logplex_only);
+	if (run) {
+		hs_log_sink_tap(&d->errsink, &tap, d->cli->logplex_only);
+		hs_sup_pipe_run(d->sup, &d->sink, &d->errsink);
+	}
 	hs_sup_add_report(d->sup, "logplex", hs_logplex_report, d->logplex);
 	return 0;
 }
