@@ -554,13 +554,18 @@ static void send_batch(struct hs_logplex *lp, struct batch *b)
 	lp->flight[lp->nflight++] = b;
 }
 
-/* Sends waiting batches, oldest first: up to MAX_IN_FLIGHT at once, one at a time after a
- * failure until one is delivered. */
+/* Sends waiting batches, oldest first. One at a time, so that the endpoint gets the lines in
+ * order, while it keeps up; when more than one batch waits, up to MAX_IN_FLIGHT at once (the
+ * endpoint may then take them out of order; each keeps its own, and the timestamps tell). After
+ * a failure, one at a time until one is delivered. */
 static void pump(struct hs_logplex *lp)
 {
-	size_t max = lp->failures ? 1 : MAX_IN_FLIGHT;
-	while (lp->head && !lp->backing_off && lp->nflight < max && !lp->closed)
+	while (lp->head && !lp->backing_off && !lp->closed) {
+		size_t max = lp->failures || !lp->head->next ? 1 : MAX_IN_FLIGHT;
+		if (lp->nflight >= max)
+			break;
 		send_batch(lp, dequeue(lp));
+	}
 }
 
 static void on_batch_timer(uv_timer_t *t)
