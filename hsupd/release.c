@@ -3,6 +3,7 @@
 #include "hsupd/dynosize.h"
 #include "drivers/driver.h"
 #include "common/cleanup.h"
+#include "common/http.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
 
@@ -204,14 +205,16 @@ int hs_validate_url(const char *url, const char *what, cm_err *err)
 {
 	struct http_parser_url u;
 	http_parser_url_init(&u);
+	_cleanup_free_ char *shown = cm_http_redact(url); /* no credential in a message */
 	if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 ||
 	    !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)))
-		return cm_err_set(err, EINVAL, "%s \"%s\" is not a valid URL", what, url);
+		return cm_err_set(err, EINVAL, "%s \"%s\" is not a valid URL", what, shown);
 	const char *scheme = url + u.field_data[UF_SCHEMA].off;
 	size_t n = u.field_data[UF_SCHEMA].len;
 	if (!((n == 4 && strncasecmp(scheme, "http", 4) == 0) ||
 	      (n == 5 && strncasecmp(scheme, "https", 5) == 0)))
-		return cm_err_set(err, EINVAL, "%s \"%s\" must be an http or https URL", what, url);
+		return cm_err_set(err, EINVAL, "%s \"%s\" must be an http or https URL", what,
+		                  shown);
 	return 0;
 }
 
