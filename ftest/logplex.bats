@@ -249,6 +249,21 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	grep -q "web.1 exited with code 0" "$T/err"
 }
 
+@test "a release without LogplexURL ends forwarding: lines go back to stdout" {
+	start_logplex
+	lp_release '[{"Type": "web", "Quantity": 1, "Args": ["echo one; exec sleep 100"]}]' \
+		"\"LogplexURL\": \"$LP_URL\""
+	start_hsup start -s "$SOCK" --logplex-only
+	wait_for '[ "$(lp_msgs)" = one ]'
+	lp_release '[{"Type": "web", "Quantity": 1, "Args": ["echo two; exec sleep 100"]}]'
+	wait_for 'grep -q "web.1 *| two$" "$T/out"'
+	kill -TERM "$HSUP_PID"
+	wait_hsup
+	[ "$(lp_msgs)" = one ]
+	! grep -q "| one$" "$T/out"
+	grep -q "the release has no LogplexURL: dyno logs are no longer sent to http://127.0.0.1:[0-9]*/logs" "$T/err"
+}
+
 @test "the URL of HSUP_LOGPLEX_URL wins over the release's; -a names the app" {
 	start_logplex
 	lp_release '[{"Type": "web", "Quantity": 1, "Args": ["echo from env"]}]' \
@@ -310,6 +325,9 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	[[ "$output" == *'HSUP_LOGPLEX_BUFFER "8X" must be a size'* ]]
 	HSUP_LOGPLEX_FLUSH_TIMEOUT=-1 run "$HSUP" run true
 	[ "$status" -eq 2 ]
+	run "$HSUP" --logplex-url 'http://token:t.secret@bad host/' run true
+	[ "$status" -eq 2 ]
+	[[ "$output" == *'--logplex-url "http://bad host/" is not a valid URL'* ]]
 }
 
 # A logplex that answers 200 with a body that never ends: fast (huge) or a byte at a time.

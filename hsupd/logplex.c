@@ -73,7 +73,7 @@ struct hs_logplex {
 	uv_timer_t batch_timer, retry_timer, hold_timer, flush_timer;
 	int open_handles;
 	unsigned failures; /* in a row */
-	bool backing_off, failing_said, config_said;
+	bool backing_off, failing_said, config_said, refused_said;
 	uint64_t progress_ms; /* loop time of the last answer, or of a send into an idle pipe */
 	/* lines dropped because the buffer was full, not yet told in an L10 line */
 	uint64_t drop_pending;
@@ -487,7 +487,7 @@ static void delivered(struct hs_logplex *lp, struct batch *b)
 	if (lp->failing_said)
 		hs_log_system("logplex: delivering to %s again", lp->redacted);
 	lp->failures = 0;
-	lp->failing_said = lp->config_said = false;
+	lp->failing_said = lp->config_said = lp->refused_said = false;
 	report_drops(lp, true);
 }
 
@@ -495,8 +495,11 @@ static void delivered(struct hs_logplex *lp, struct batch *b)
 static void refused(struct hs_logplex *lp, struct batch *b, long status)
 {
 	note_error(lp, "HTTP %ld: a batch of %u lines was refused and dropped", status, b->lines);
-	hs_log_system("logplex: %s refused a batch of %u lines with %ld: dropped", lp->redacted,
-	              b->lines, status);
+	if (!lp->refused_said)
+		hs_log_system("logplex: %s refused a batch of %u lines with %ld: dropped (and "
+		              "any other it refuses, until one is taken)",
+		              lp->redacted, b->lines, status);
+	lp->refused_said = true;
 	lp->lines_dropped += b->lines;
 	batch_put(lp, b);
 }

@@ -65,6 +65,8 @@ static void raise_nofile(struct rlimit *orig)
 	setrlimit(RLIMIT_NOFILE, &r);
 }
 
+static void logplex_tap(struct daemon *d, bool on);
+
 static void on_done(struct hs_sup *sup, int code, void *data)
 {
 	struct daemon *d = data;
@@ -77,8 +79,7 @@ static void on_done(struct hs_sup *sup, int code, void *data)
 	if (d->ctldir)
 		hs_ctldir_close(d->ctldir);
 	if (d->logplex) { /* delivers what is buffered while the loop runs on */
-		hs_log_sink_tap(&d->sink, NULL, false);
-		hs_log_sink_tap(&d->errsink, NULL, false);
+		logplex_tap(d, false);
 		hs_logplex_close(d->logplex);
 		d->logplex = NULL;
 	}
@@ -258,6 +259,16 @@ static int logplex_setup(struct daemon *d, cm_err *err)
 	return hs_logplex_conf_env(&d->lpconf, err);
 }
 
+/* Dyno lines go to the forwarder while there is a URL (and to stdout, unless --logplex-only);
+ * without one, to stdout alone. */
+static void logplex_tap(struct daemon *d, bool on)
+{
+	struct hs_log_tap tap = {.line = hs_logplex_line, .data = d->logplex};
+	hs_log_sink_tap(&d->sink, on ? &tap : NULL, d->cli->logplex_only);
+	if (d->cli->cmd == HS_CMD_RUN) /* run's stderr */
+		hs_log_sink_tap(&d->errsink, on ? &tap : NULL, d->cli->logplex_only);
+}
+
 static int logplex_start(struct daemon *d, const char *url, const struct hs_release *r, cm_err *err)
 {
 	struct hs_logplex_conf c = d->lpconf;
@@ -272,12 +283,9 @@ static int logplex_start(struct daemon *d, const char *url, const struct hs_rele
 	c.sink = &d->sink;
 	if (hs_logplex_new(&c, &d->logplex, err) < 0)
 		return -1;
-	struct hs_log_tap tap = {.line = hs_logplex_line, .data = d->logplex};
-	hs_log_sink_tap(&d->sink, &tap, d->cli->logplex_only);
-	if (run) {
-		hs_log_sink_tap(&d->errsink, &tap, d->cli->logplex_only);
+	logplex_tap(d, true);
+	if (run)
 		hs_sup_pipe_run(d->sup, &d->sink, &d->errsink);
-	}
 	hs_sup_add_report(d->sup, "logplex", hs_logplex_report, d->logplex);
 	return 0;
 }
@@ -293,6 +301,7 @@ static void on_apply(const struct hs_release *r, void *data)
 	if (d->logplex) {
 		hs_logplex_set_app(d->logplex, app_name(d, r));
 		hs_logplex_set_url(d->logplex, url);
+		logplex_tap(d, url != NULL);
 	} else if (url && logplex_start(d, url, r, &err) < 0) {
 		hs_log_system("release v%lld: %s; dyno logs are not forwarded", r->version,
 		              err.msg);
