@@ -33,6 +33,8 @@
 #define MIN_BUFFER         1024
 #define MAX_BUFFER         (1ull << 30)
 #define MAX_BATCH_BYTES    (1u << 20)
+#define FIRST_CAP          (64u << 10) /* of a batch's buffer */
+#define MAX_HOLD_AT        (1u << 20)  /* buffered bytes past which dynos are held back */
 #define DEFAULT_FLUSH_MS   5000
 #define SPARE_BATCHES      4
 #define MAX_APP_NAME       48  /* RFC 5424 APP-NAME */
@@ -320,9 +322,9 @@ static struct batch *fill_for(struct hs_logplex *lp, size_t need)
 	} else if (b->lines == 0) {
 		b->first_ms = uv_now(lp->loop);
 	}
-	if (b->len + need > b->cap)
+	if (b->len + need > b->cap) /* 500 short lines take some 40 kB */
 		xgrow((void **)&b->buf, &b->cap,
-		      b->len + need > lp->batch_cap ? b->len + need : lp->batch_cap, 1);
+		      b->len + need > FIRST_CAP ? b->len + need : FIRST_CAP, 1);
 	return b;
 }
 
@@ -692,8 +694,8 @@ int hs_logplex_new(const struct hs_logplex_conf *c, struct hs_logplex **out, cm_
 	lp->limit = c->buffer_bytes;
 	lp->batch_cap =
 	    c->buffer_bytes / 8 < MAX_BATCH_BYTES ? c->buffer_bytes / 8 : MAX_BATCH_BYTES;
-	lp->high = c->buffer_bytes / 2;
-	lp->low = c->buffer_bytes / 4;
+	lp->high = c->buffer_bytes / 2 < MAX_HOLD_AT ? c->buffer_bytes / 2 : MAX_HOLD_AT;
+	lp->low = lp->high / 2;
 	lp->flush_ms = c->flush_timeout_ms;
 	lp->sink = c->sink;
 	lp->ts_sec = -1;
