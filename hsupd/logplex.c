@@ -84,8 +84,8 @@ struct hs_logplex {
 	uint64_t lines_sent, batches_sent, batches_failed;
 	char last_error[256];
 	int64_t last_error_us;
-	int64_t ts_sec; /* second ts_head is for */
-	char ts_head[24];
+	int64_t ts_sec, ts_us; /* what ts is for */
+	char ts[TS_LEN + 1];
 	bool closing, closed;
 };
 
@@ -98,22 +98,26 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* "2015-06-01T12:00:00." is formatted once a second, the microseconds per line. */
+/* "2015-06-01T12:00:00." is formatted once a second, the microseconds once per read (the
+ * lines of one read share their time). */
 static void write_ts(struct hs_logplex *lp, char *out, int64_t us)
 {
-	int64_t sec = us / 1000000;
-	unsigned frac = (unsigned)(us % 1000000);
-	if (sec != lp->ts_sec) {
-		time_t t = (time_t)sec;
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(lp->ts_head, sizeof(lp->ts_head), "%Y-%m-%dT%H:%M:%S.", &tm);
-		lp->ts_sec = sec;
+	if (us != lp->ts_us) {
+		int64_t sec = us / 1000000;
+		unsigned frac = (unsigned)(us % 1000000);
+		if (sec != lp->ts_sec) {
+			time_t t = (time_t)sec;
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(lp->ts, sizeof(lp->ts), "%Y-%m-%dT%H:%M:%S.", &tm);
+			memcpy(lp->ts + 26, "+00:00", 6);
+			lp->ts_sec = sec;
+		}
+		for (int i = 25; i >= 20; i--, frac /= 10)
+			lp->ts[i] = (char)('0' + frac % 10);
+		lp->ts_us = us;
 	}
-	memcpy(out, lp->ts_head, 20);
-	for (int i = 25; i >= 20; i--, frac /= 10)
-		out[i] = (char)('0' + frac % 10);
-	memcpy(out + 26, "+00:00", 6);
+	memcpy(out, lp->ts, TS_LEN);
 }
 
 static void format_ts(struct hs_logplex *lp, int64_t us, char out[TS_LEN + 1])
@@ -698,7 +702,7 @@ int hs_logplex_new(const struct hs_logplex_conf *c, struct hs_logplex **out, cm_
 	lp->low = lp->high / 2;
 	lp->flush_ms = c->flush_timeout_ms;
 	lp->sink = c->sink;
-	lp->ts_sec = -1;
+	lp->ts_sec = lp->ts_us = -1;
 	init_timer(lp, &lp->batch_timer);
 	init_timer(lp, &lp->retry_timer);
 	init_timer(lp, &lp->hold_timer);
