@@ -237,6 +237,14 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	wait_hsup 10
 	[ "$SECONDS" -le 5 ]
 	grep -q "logplex: exiting with 10 lines not delivered to http://127.0.0.1:[0-9]*/logs (HSUP_LOGPLEX_FLUSH_TIMEOUT: 1.0 s)" "$T/err"
+	# a second SIGTERM while delivering gives up at once
+	HSUP_LOGPLEX_FLUSH_TIMEOUT=60 start_hsup start -s "$SOCK" --logplex-url "$LP_URL"
+	wait_for '[ -S "$SOCK" ] && [ "$(lp_report in_flight)" -gt 0 ]'
+	kill -TERM "$HSUP_PID"
+	wait_for '[ ! -e "$SOCK" ]' # the dynos are gone, the control API closed: delivering
+	kill -TERM "$HSUP_PID"
+	wait_hsup 10
+	grep -q "logplex: exiting with 10 lines not delivered to http://127.0.0.1:[0-9]*/logs (Terminated)" "$T/err"
 }
 
 @test "--logplex-only: dyno lines go to logplex alone, hsup's messages stay on stderr" {

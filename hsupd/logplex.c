@@ -5,11 +5,13 @@
 #define _GNU_SOURCE
 #include "hsupd/logplex.h"
 #include "hsupd/logs.h"
+#include "common/cleanup.h"
 #include "common/http.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -73,6 +75,7 @@ struct hs_logplex {
 	uint64_t buffered; /* lines in them */
 	uint64_t next_seq;
 	uv_timer_t batch_timer, retry_timer, hold_timer, flush_timer;
+	uv_signal_t sigs[2]; /* while flushing at exit: SIGTERM and SIGINT give up at once */
 	int open_handles;
 	unsigned failures; /* in a row */
 	bool backing_off, failing_said, config_said, refused_said;
@@ -707,6 +710,11 @@ int hs_logplex_new(const struct hs_logplex_conf *c, struct hs_logplex **out, cm_
 	init_timer(lp, &lp->retry_timer);
 	init_timer(lp, &lp->hold_timer);
 	init_timer(lp, &lp->flush_timer);
+	for (size_t i = 0; i < CM_ARRAY_SIZE(lp->sigs); i++) {
+		uv_signal_init(lp->loop, &lp->sigs[i]);
+		lp->sigs[i].data = lp;
+		lp->open_handles++;
+	}
 	srandom((unsigned)now_us());
 	hs_logplex_set_app(lp, c->app ? c->app : "app");
 	hs_logplex_set_url(lp, c->url);
@@ -768,6 +776,8 @@ static void finish_close(struct hs_logplex *lp)
 	uv_close((uv_handle_t *)&lp->retry_timer, on_closed);
 	uv_close((uv_handle_t *)&lp->hold_timer, on_closed);
 	uv_close((uv_handle_t *)&lp->flush_timer, on_closed);
+	for (size_t i = 0; i < CM_ARRAY_SIZE(lp->sigs); i++)
+		uv_close((uv_handle_t *)&lp->sigs[i], on_closed);
 }
 
 static void check_flushed(struct hs_logplex *lp)
@@ -776,14 +786,26 @@ static void check_flushed(struct hs_logplex *lp)
 		finish_close(lp);
 }
 
+static void give_up(struct hs_logplex *lp, const char *why)
+{
+	hs_log_system("logplex: exiting with %" PRIu64 " lines not delivered to %s%s%s (%s)",
+	              lp->buffered, lp->redacted, lp->last_error[0] ? ": " : "", lp->last_error,
+	              why);
+	finish_close(lp);
+}
+
 static void on_flush_timeout(uv_timer_t *t)
 {
 	struct hs_logplex *lp = t->data;
-	hs_log_system("logplex: exiting with %" PRIu64 " lines not delivered to %s%s%s "
-	              "(HSUP_LOGPLEX_FLUSH_TIMEOUT: %.1f s)",
-	              lp->buffered, lp->redacted, lp->last_error[0] ? ": " : "", lp->last_error,
-	              (double)lp->flush_ms / 1000);
-	finish_close(lp);
+	char why[64];
+	snprintf(why, sizeof(why), "HSUP_LOGPLEX_FLUSH_TIMEOUT: %.1f s",
+	         (double)lp->flush_ms / 1000);
+	give_up(lp, why);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	give_up(h->data, strsignal(signum));
 }
 
 void hs_logplex_close(struct hs_logplex *lp)
@@ -802,4 +824,6 @@ void hs_logplex_close(struct hs_logplex *lp)
 	if (lp->buffered == 0 && lp->nflight == 0)
 		return finish_close(lp);
 	uv_timer_start(&lp->flush_timer, on_flush_timeout, lp->flush_ms, 0);
+	uv_signal_start(&lp->sigs[0], on_signal, SIGTERM);
+	uv_signal_start(&lp->sigs[1], on_signal, SIGINT);
 }
