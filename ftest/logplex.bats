@@ -205,6 +205,21 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	EOS
 }
 
+@test "an endpoint slower than the dyno, but answering, holds the dyno back: nothing is dropped" {
+	start_logplex '{"user": "token", "password": "t.secret", "delay": 0.1}'
+	lp_release '[{"Type": "web", "Quantity": 1, "Args": ["seq 3000; echo done >$T/done; exec sleep 100"]}]'
+	HSUP_LOGPLEX_BUFFER=16k start_hsup start -s "$SOCK" --logplex-url "$LP_URL"
+	wait_for '[ -S "$SOCK" ] && [ "$(lp_report holding_dynos)" = True ]'
+	[ ! -e "$T/done" ] # the dyno waits in its write
+	wait_for '[ "$(lp_report lines_sent)" -eq 3000 ]' 30
+	[ "$(lp_report lines_dropped)" -eq 0 ]
+	[ "$(lp_report holding_dynos)" = False ]
+	kill -TERM "$HSUP_PID"
+	wait_hsup
+	diff <(seq 3000) <(lp_msgs | sort -n)
+	! grep -q dropping "$T/err"
+}
+
 @test "the last lines of a dyno that exits are delivered" {
 	start_logplex
 	lp_release '[{"Type": "once", "Quantity": 1, "Args": ["echo first; printf second"]}]'

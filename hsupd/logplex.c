@@ -381,6 +381,16 @@ void hs_logplex_line(void *data, const char *dyno, size_t dyno_len, const char *
 		update_hold(lp);
 }
 
+/* An empty line makes the largest frame per byte read: what fits of those. */
+size_t hs_logplex_room(void *data, size_t dyno_len)
+{
+	struct hs_logplex *lp = data;
+	if (dyno_len > MAX_PROCID)
+		dyno_len = MAX_PROCID;
+	size_t per_byte = 8 + 7 + TS_LEN + lp->app_part_len + dyno_len + 5 + 1;
+	return lp->bytes < lp->limit ? (lp->limit - lp->bytes) / per_byte : 0;
+}
+
 /* Heroku's own wording, as heroku[logplex] in the app's log; recovered: the endpoint took a
  * batch again (else hsup is exiting). */
 static void report_drops(struct hs_logplex *lp, bool recovered)

@@ -48,6 +48,9 @@ void hs_logplex_set_app(struct hs_logplex *lp, const char *app);
 void hs_logplex_line(void *lp, const char *dyno, size_t dyno_len, const char *line, size_t len,
                      int64_t read_us);
 
+/* How many bytes of a dyno's output fit in the buffer, however short its lines. */
+size_t hs_logplex_room(void *lp, size_t dyno_len);
+
 /* GET /logplex: {"url" (without credentials), "lines_sent", "batches_sent", ...}. */
 json_t *hs_logplex_report(void *lp);
 

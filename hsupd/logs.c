@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define READ_CHUNK       (64 * 1024)
+#define MIN_TAP_READ     512
 #define MAX_LINE         (1024 * 1024)
 #define HIGH_WATER       (1024 * 1024)
 #define LOW_WATER        (128 * 1024)
@@ -287,12 +288,25 @@ enum read_result {
 	READ_END
 };
 
+/* A read's size: the tap's room, when it has one. */
+static size_t read_size(struct hs_log_src *src)
+{
+	struct hs_log_sink *s = src->sink;
+	size_t n = READ_CHUNK;
+	if (s->tap.room) {
+		size_t room = s->tap.room(s->tap.data, src->name_len);
+		n = room < MIN_TAP_READ ? MIN_TAP_READ : room < n ? room : n;
+	}
+	return n;
+}
+
 static enum read_result read_some(struct hs_log_src *src)
 {
 	static char chunk[READ_CHUNK];
+	size_t n = read_size(src);
 	ssize_t r;
 	do
-		r = read(src->fd, chunk, sizeof(chunk));
+		r = read(src->fd, chunk, n);
 	while (r < 0 && errno == EINTR);
 	if (r < 0 && errno == EAGAIN)
 		return READ_AGAIN;

@@ -21,6 +21,9 @@ struct hs_log_src;
 struct hs_log_tap {
 	void (*line)(void *data, const char *dyno, size_t dyno_len, const char *line, size_t len,
 	             int64_t read_us);
+	/* How many bytes of a dyno's output it can take now without dropping any: a read takes
+	 * no more (but at least 512 bytes). NULL: any. */
+	size_t (*room)(void *data, size_t dyno_len);
 	void *data;
 };
 

@@ -263,7 +263,8 @@ static int logplex_setup(struct daemon *d, cm_err *err)
  * without one, to stdout alone. */
 static void logplex_tap(struct daemon *d, bool on)
 {
-	struct hs_log_tap tap = {.line = hs_logplex_line, .data = d->logplex};
+	struct hs_log_tap tap = {
+	    .line = hs_logplex_line, .room = hs_logplex_room, .data = d->logplex};
 	hs_log_sink_tap(&d->sink, on ? &tap : NULL, d->cli->logplex_only);
 	if (d->cli->cmd == HS_CMD_RUN) /* run's stderr */
 		hs_log_sink_tap(&d->errsink, on ? &tap : NULL, d->cli->logplex_only);
