@@ -27,7 +27,8 @@ REL := build/release
 SAN := build/asan
 
 all: build/hsup build/nsinit build/hsup-stack
-.PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos bench-logplex format format-check clean \
+.PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos bench-poller bench-logplex \
+        format format-check clean \
         fuzz-build fuzz fuzz-merge FORCE
 
 # A build's objects are rebuilt when its flags change: they are recorded in .flags.
@@ -234,6 +235,12 @@ bench-logplex: deps
 
 bench/logplex_sink: bench/logplex_sink.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+# Following an app on the Platform API, and what linking libcurl would cost (bench/poller.sh).
+bench: bench-poller
+bench-poller: deps
+	$(MAKE) build/hsup bench/lctime
+	bench/poller.sh
 
 # Static and small: its own memory before exec counts in the children's peak RSS.
 bench/lctime: bench/lctime.c

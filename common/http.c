@@ -168,7 +168,10 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 static size_t write_buf(struct cm_http_req *q, const char *p, size_t n)
 {
-	if (q->len + n > q->max_body) {
+	/* beside a download, only an error page or a redirect's body: a small one */
+	uint64_t max =
+	    q->fd >= 0 && q->max_body > DEFAULT_MAX_BODY ? DEFAULT_MAX_BODY : q->max_body;
+	if (q->len + n > max) {
 		q->too_big = true;
 		return 0;
 	}

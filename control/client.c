@@ -100,6 +100,33 @@ static void print_table(json_t *list, const char *filter)
 	}
 }
 
+/* When hsup follows an app on the Platform API: one line on where it stands. */
+static void print_poller(const struct hs_cli *cli)
+{
+	struct hs_http_response r;
+	cm_err err;
+	if (hs_http_unix(cli->socket, "GET", "/poller", NULL, TIMEOUT_MS, &r, &err) < 0)
+		return;
+	json_t *p = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+	free(r.body);
+	if (!p)
+		return;
+	json_t *applied = json_object_get(p, "applied_version");
+	const char *error = json_string_value(json_object_get(p, "last_error"));
+	printf("\nfollowing %s on %s (%s): ", json_string_value(json_object_get(p, "app")),
+	       json_string_value(json_object_get(p, "api_url")),
+	       json_string_value(json_object_get(p, "state")));
+	if (json_is_integer(applied))
+		printf("release v%lld applied", (long long)json_integer_value(applied));
+	else
+		printf("no release applied yet");
+	printf(", last poll %s\n", json_string_value(json_object_get(p, "last_poll")) ?: "never");
+	if (error && json_integer_value(json_object_get(p, "failures")) > 0)
+		printf("failing (%lld in a row): %s\n",
+		       (long long)json_integer_value(json_object_get(p, "failures")), error);
+	json_decref(p);
+}
+
 static int status_cmd(const struct hs_cli *cli)
 {
 	json_t *doc;
@@ -124,6 +151,8 @@ static int status_cmd(const struct hs_cli *cli)
 		json_decref(out);
 	} else {
 		print_table(list, filter);
+		if (!filter)
+			print_poller(cli);
 	}
 	json_decref(doc);
 	return 0;

@@ -20,17 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct abs_build {
-	struct hs_build base;
-	struct hs_slug_hold tree;
-};
-
 static void abspath_destroy(struct hs_driver *base)
 {
 	struct simple_driver *d = (struct simple_driver *)base;
 	if (d->init_fd >= 0)
 		close(d->init_fd);
-	hs_slugstore_close(&d->slugs);
 	free(d->app_path);
 	hs_simple_fini(d);
 	free(d);
@@ -40,12 +34,7 @@ static int abspath_create(const struct hs_driver_conf *conf, struct hs_driver **
 {
 	struct simple_driver *d = xcalloc(1, sizeof(*d));
 	d->app_path = xstrdup(conf->app_path ? conf->app_path : "/app");
-	_cleanup_free_ char *slugs = xasprintf("%s/slugs", conf->data_dir);
 	int r = hs_simple_init(d, conf, &hs_driver_abspath, err);
-	if (r == 0 && mkdir(conf->data_dir, 0755) < 0 && errno != EEXIST)
-		r = cm_err_sys(err, "make %s", conf->data_dir);
-	if (r == 0)
-		r = hs_slugstore_open(&d->slugs, slugs, err);
 	if (r == 0 && (d->init_fd = hs_dynoinit_fd(err)) < 0)
 		r = -1;
 	if (r < 0) {
@@ -96,25 +85,15 @@ static int abspath_build(struct hs_driver *base, const struct hs_release_info *r
 			    d->app_path);
 		return 0;
 	}
-	struct abs_build *b = xcalloc(1, sizeof(*b));
-	b->base.refs = 1;
-	b->base.driver = base;
-	if (hs_slugstore_take(&d->slugs, r->slug, &b->tree, err) < 0 ||
-	    point_app(d->app_path, b->tree.path, err) < 0) {
-		hs_slugstore_release(&b->tree);
-		free(b);
+	struct hs_slug_build *b;
+	if (hs_simple_slug_build(d, r->slug, &b, err) < 0)
+		return -1;
+	if (point_app(d->app_path, b->tree.path, err) < 0) {
+		hs_simple_free_build(&b->base);
 		return -1;
 	}
-	hs_slugstore_collect(&d->slugs, base->conf.log);
 	*out = &b->base;
 	return 0;
-}
-
-static void abspath_free_build(struct hs_build *base)
-{
-	struct abs_build *b = (struct abs_build *)base;
-	hs_slugstore_release(&b->tree);
-	free(b);
 }
 
 const struct hs_driver_ops hs_driver_abspath = {
@@ -123,7 +102,7 @@ const struct hs_driver_ops hs_driver_abspath = {
     .create = abspath_create,
     .destroy = abspath_destroy,
     .build = abspath_build,
-    .free_build = abspath_free_build,
+    .free_build = hs_simple_free_build,
     .start = hs_simple_start,
     .signal = hs_simple_signal,
     .release = hs_simple_release,

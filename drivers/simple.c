@@ -68,6 +68,7 @@ int hs_simple_init(struct simple_driver *d, const struct hs_driver_conf *conf,
 
 void hs_simple_fini(struct simple_driver *d)
 {
+	hs_slugstore_close(&d->slugs);
 	hs_dg_root_free(&d->root);
 	free(d->bash);
 }
@@ -91,11 +92,54 @@ static void simple_destroy(struct hs_driver *base)
 	free(d);
 }
 
-static int simple_build(struct hs_driver *d, const struct hs_release_info *r,
+static int open_slugs(struct simple_driver *d, cm_err *err)
+{
+	const char *data = d->base.conf.data_dir;
+	if (d->slugs.fd >= 0)
+		return 0;
+	if (mkdir(data, 0755) < 0 && errno != EEXIST)
+		return cm_err_sys(err, "make %s", data);
+	_cleanup_free_ char *dir = xasprintf("%s/slugs", data);
+	return hs_slugstore_open(&d->slugs, dir, err);
+}
+
+int hs_simple_slug_build(struct simple_driver *d, const char *slug, struct hs_slug_build **out,
+                         cm_err *err)
+{
+	if (open_slugs(d, err) < 0)
+		return -1;
+	struct hs_slug_build *b = xcalloc(1, sizeof(*b));
+	b->base.refs = 1;
+	b->base.driver = &d->base;
+	if (hs_slugstore_take(&d->slugs, slug, &b->tree, err) < 0) {
+		free(b);
+		return -1;
+	}
+	hs_slugstore_collect(&d->slugs, d->base.conf.log);
+	*out = b;
+	return 0;
+}
+
+void hs_simple_free_build(struct hs_build *base)
+{
+	struct hs_slug_build *b = (struct hs_slug_build *)base;
+	hs_slugstore_release(&b->tree);
+	free(b);
+}
+
+/* A release without a slug runs its commands where hsup was started; one with a slug, in the
+ * slug's unpacked tree. */
+static int simple_build(struct hs_driver *base, const struct hs_release_info *r,
                         const volatile bool *cancel, struct hs_build **out, cm_err *err)
 {
-	(void)d, (void)r, (void)cancel, (void)err;
-	*out = NULL; /* the host already has everything a simple dyno runs */
+	(void)cancel;
+	*out = NULL;
+	if (!*r->slug)
+		return 0;
+	struct hs_slug_build *b;
+	if (hs_simple_slug_build((struct simple_driver *)base, r->slug, &b, err) < 0)
+		return -1;
+	*out = &b->base;
 	return 0;
 }
 
@@ -235,6 +279,8 @@ static int simple_spawn(struct simple_driver *d, const struct hs_dyno_spec *spec
 	    .path = d->init_fd >= 0 ? init_path : d->bash,
 	    .argv = argv ? argv : bash_argv,
 	    .envp = spec->env,
+	    .cwd = d->init_fd < 0 && spec->build ? ((struct hs_slug_build *)spec->build)->tree.path
+	                                         : NULL,
 	    .stdio = {spec->stdio[0], spec->stdio[1], spec->stdio[2]},
 	    .new_pgroup = true,
 	    .foreground_tty = spec->foreground ? spec->stdio[0] : -1,
@@ -382,6 +428,7 @@ const struct hs_driver_ops hs_driver_simple = {
     .create = simple_create,
     .destroy = simple_destroy,
     .build = simple_build,
+    .free_build = hs_simple_free_build,
     .start = hs_simple_start,
     .signal = hs_simple_signal,
     .release = hs_simple_release,

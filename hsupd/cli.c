@@ -34,6 +34,10 @@ const char hs_cli_usage[] =
     "      --logplex-url URL    send dyno logs to logplex at URL (http or https; default\n"
     "                           $HSUP_LOGPLEX_URL, else the release's LogplexURL)\n"
     "      --logplex-only       dyno logs go to logplex only, not to stdout\n"
+    "      --api-url URL        the Heroku Platform API (default $HEROKU_API_URL, else\n"
+    "                           https://api.heroku.com)\n"
+    "      --poll-interval SECS how often to ask the API for changes (default\n"
+    "                           $HSUP_POLL_INTERVAL, else 10)\n"
     "      --bind HOST[:DYNO]   bind a host path into isolated dynos (repeatable)\n"
     "      --stop-timeout SECS  time between SIGTERM and SIGKILL when stopping (default 30)\n"
     "      --json               status: print JSON\n"
@@ -43,6 +47,9 @@ const char hs_cli_usage[] =
     "  HSUP_CONTROL_DIR       directory holding the release (new, loaded, rejected)\n"
     "  HSUP_CONTROL_SOCKET    default for -s\n"
     "  HEROKU_ACCESS_TOKEN    follow the releases of --app on the Heroku Platform API\n"
+    "                         (when HSUP_CONTROL_DIR is not set)\n"
+    "  HEROKU_API_URL         default for --api-url\n"
+    "  HSUP_POLL_INTERVAL     default for --poll-interval\n"
     "  HSUP_LOGPLEX_URL       default for --logplex-url\n"
     "  HSUP_LOGPLEX_BUFFER    bytes of dyno logs held for logplex (default 8M; k, M)\n"
     "  HSUP_LOGPLEX_FLUSH_TIMEOUT  seconds to deliver them at exit (default 5)\n";
@@ -54,7 +61,9 @@ enum {
 	OPT_LOGPLEX_ONLY,
 	OPT_BIND,
 	OPT_STOP_TIMEOUT,
-	OPT_JSON
+	OPT_JSON,
+	OPT_API_URL,
+	OPT_POLL_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +77,8 @@ static const struct option long_opts[] = {
     {"bind", required_argument, NULL, OPT_BIND},
     {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
+    {"api-url", required_argument, NULL, OPT_API_URL},
+    {"poll-interval", required_argument, NULL, OPT_POLL_INTERVAL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -93,17 +104,26 @@ static int parse_int(const char *s, const char *what, long min, long max, long *
 	return 0;
 }
 
-static int parse_seconds(const char *s, double *out, cm_err *err)
+static int parse_seconds(const char *s, const char *what, double min, double *out, cm_err *err)
 {
 	char *end;
 	double v = strtod(s, &end);
 	if (end != s && *end == 's')
 		end++;
-	if (end == s || *end || !(v >= 0 && v <= 86400))
-		return cm_err_set(
-		    err, EINVAL,
-		    "--stop-timeout \"%s\" must be a number of seconds from 0 to 86400", s);
+	if (end == s || *end || !(v >= min && v <= 86400))
+		return cm_err_set(err, EINVAL,
+		                  "%s \"%s\" must be a number of seconds from %g to 86400", what, s,
+		                  min);
 	*out = v;
+	return 0;
+}
+
+static int set_api_url(struct hs_cli *cli, const char *url, const char *what, cm_err *err)
+{
+	if (hs_validate_url(url, what, err) < 0)
+		return -1;
+	free(cli->api_url);
+	cli->api_url = xstrdup(url);
 	return 0;
 }
 
@@ -178,7 +198,11 @@ static int take_option(struct hs_cli *cli, int c, const char *arg, cm_err *err)
 		cm_strv_push(&cli->binds, &cli->nbinds, xstrdup(arg));
 		return 0;
 	case OPT_STOP_TIMEOUT:
-		return parse_seconds(arg, &cli->stop_timeout, err);
+		return parse_seconds(arg, "--stop-timeout", 0, &cli->stop_timeout, err);
+	case OPT_API_URL:
+		return set_api_url(cli, arg, "--api-url", err);
+	case OPT_POLL_INTERVAL:
+		return parse_seconds(arg, "--poll-interval", 0.05, &cli->poll_interval, err);
 	case 'h':
 		cli->cmd = HS_CMD_HELP;
 		return 0;
@@ -297,6 +321,14 @@ int hs_cli_parse(int argc, char **argv, struct hs_cli *cli, cm_err *err)
 	const char *sock = getenv("HSUP_CONTROL_SOCKET");
 	if (sock && *sock)
 		cli->socket = xstrdup(sock);
+	const char *api = getenv("HEROKU_API_URL"), *every = getenv("HSUP_POLL_INTERVAL");
+	if (set_api_url(cli, api && *api ? api : "https://api.heroku.com", "HEROKU_API_URL", err) <
+	    0)
+		return -1;
+	cli->poll_interval = 10;
+	if (every && *every &&
+	    parse_seconds(every, "HSUP_POLL_INTERVAL", 0.05, &cli->poll_interval, err) < 0)
+		return -1;
 	if (scan(argc, argv, cli, err) < 0)
 		return -1;
 	return check_args(cli, err);
@@ -308,6 +340,7 @@ void hs_cli_free(struct hs_cli *cli)
 	free(cli->app);
 	free(cli->socket);
 	free(cli->logplex_url);
+	free(cli->api_url);
 	cm_strv_free(cli->binds);
 	cm_strv_free(cli->args);
 	for (size_t i = 0; i < cli->nscale; i++)

@@ -32,6 +32,8 @@ struct hs_cli {
 	char *socket;
 	char *logplex_url;
 	bool logplex_only;
+	char *api_url;        /* the Heroku Platform API */
+	double poll_interval; /* seconds between polls of it */
 	char **binds;
 	size_t nbinds;
 	double stop_timeout;

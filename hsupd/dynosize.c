@@ -11,6 +11,7 @@ static const struct hs_dyno_size sizes[] = {
     {"free", 512 * MB, 1024 * MB, 1024, 256},
     {"hobby", 512 * MB, 1024 * MB, 1024, 256},
     {"basic", 512 * MB, 1024 * MB, 1024, 256},
+    {"eco", 512 * MB, 1024 * MB, 1024, 256},
     {"standard-1x", 512 * MB, 1024 * MB, 1024, 256},
     {"standard-2x", 1024 * MB, 2048 * MB, 2048, 512},
     {"performance-m", 2560 * MB, 2560 * MB, 11264, 16384},
@@ -32,5 +33,5 @@ const struct hs_dyno_size *hs_dyno_size_default(void)
 
 const char *hs_dyno_size_names(void)
 {
-	return "free, hobby, basic, standard-1x, standard-2x, performance-m, performance-l";
+	return "free, hobby, basic, eco, standard-1x, standard-2x, performance-m, performance-l";
 }

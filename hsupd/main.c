@@ -3,6 +3,8 @@
 #include "control/api.h"
 #include "control/client.h"
 #include "control/ctldir.h"
+#include "control/apidoc.h"
+#include "control/poller.h"
 #include "drivers/driver.h"
 #include "hsupd/cli.h"
 #include "hsupd/logplex.h"
@@ -11,6 +13,7 @@
 #include "hsupd/statedir.h"
 #include "hsupd/supervisor.h"
 #include "common/children.h"
+#include "common/http.h"
 #include "common/cleanup.h"
 #include "common/xalloc.h"
 
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef HSUP_VERSION
@@ -41,6 +45,7 @@ struct daemon {
 	struct hs_statedir *statedir;
 	struct hs_sup *sup;
 	struct hs_ctldir *ctldir;
+	struct hs_poller *poller;
 	struct hs_api *api;
 	struct hs_log_sink sink, errsink; /* dyno output; hsup's own messages */
 	bool has_sink, has_errsink;
@@ -51,6 +56,7 @@ struct daemon {
 	size_t nsigs;
 	int exit_code;
 	int forced_exit; /* > 0: exit with this code whatever the dynos did */
+	char *token;     /* HEROKU_ACCESS_TOKEN, taken out of the environment */
 	bool first_release;
 	struct rlimit child_nofile;
 };
@@ -78,6 +84,8 @@ static void on_done(struct hs_sup *sup, int code, void *data)
 		hs_api_close(d->api);
 	if (d->ctldir)
 		hs_ctldir_close(d->ctldir);
+	if (d->poller)
+		hs_poller_close(d->poller);
 	if (d->logplex) { /* delivers what is buffered while the loop runs on */
 		logplex_tap(d, false);
 		hs_logplex_close(d->logplex);
@@ -177,23 +185,35 @@ static void on_note(const char *note, void *data)
 	hs_sup_set_release_note(((struct daemon *)data)->sup, note);
 }
 
-static void on_release(struct hs_release *r, void *ticket, void *data)
+/* A release from the control directory or the API; cb tells its source the outcome. */
+static void take_release(struct daemon *d, struct hs_release *r, hs_offer_cb cb, void *ticket)
 {
-	struct daemon *d = data;
 	if (!d->first_release && d->cli->cmd == HS_CMD_START && !check_named_types(d, r)) {
 		d->forced_exit = 2;
-		hs_sup_offer(d->sup, r, hs_ctldir_offer_cb, ticket);
+		hs_sup_offer(d->sup, r, cb, ticket);
 		hs_sup_shutdown(d->sup);
 		return;
 	}
 	if (!d->first_release && d->cli->cmd == HS_CMD_START && !check_named_counts(d, r)) {
 		d->forced_exit = 2;
-		hs_ctldir_offer_cb(HS_OFFER_ABANDONED, r, NULL, ticket); /* `new` stays as it is */
+		cb(HS_OFFER_ABANDONED, r, NULL, ticket); /* `new` stays as it is */
 		hs_sup_shutdown(d->sup);
 		return;
 	}
 	d->first_release = true;
-	hs_sup_offer(d->sup, r, hs_ctldir_offer_cb, ticket);
+	hs_sup_offer(d->sup, r, cb, ticket);
+}
+
+static void on_release(struct hs_release *r, void *ticket, void *data)
+{
+	take_release(data, r, hs_ctldir_offer_cb, ticket);
+}
+
+static void on_api_release(struct hs_release *r, void *data)
+{
+	struct daemon *d = data;
+	take_release(d, r, hs_poller_offer_cb, d->poller);
+	hs_release_unref(r);
 }
 
 static void offer_empty(struct daemon *d)
@@ -203,11 +223,52 @@ static void offer_empty(struct daemon *d)
 	hs_release_unref(empty);
 }
 
+static char *data_dir(void);
+
+static int follow_api(struct daemon *d, cm_err *err)
+{
+	const struct hs_cli *cli = d->cli;
+	bool run = cli->cmd == HS_CMD_RUN;
+	if (!cli->app || !*cli->app)
+		return cm_err_set(err, EINVAL,
+		                  "HEROKU_ACCESS_TOKEN is set: name the app to follow with -a APP");
+	if (!hs_api_valid_app(cli->app))
+		return cm_err_set(err, EINVAL,
+		                  "-a \"%s\" is not an app name or id (letters, digits, '-', '_', "
+		                  "'.')",
+		                  cli->app);
+	_cleanup_free_ char *cache = xasprintf("%s/api-slugs", data_dir());
+	struct hs_poller_conf conf = {
+	    .loop = &d->loop,
+	    .api_url = cli->api_url,
+	    .app = cli->app,
+	    .token = d->token,
+	    .interval_ms = (uint64_t)(cli->poll_interval * 1000),
+	    .cache_dir = cache,
+	    .watch = !(run || cli->oneshot),
+	    .cb = on_api_release,
+	    .data = d,
+	};
+	if (mkdir(data_dir(), 0755) < 0 && errno != EEXIST)
+		return cm_err_sys(err, "make %s", data_dir());
+	if (hs_poller_open(&conf, &d->poller, err) < 0)
+		return -1;
+	hs_sup_add_report(d->sup, "poller", hs_poller_report, d->poller);
+	_cleanup_free_ char *shown = cm_http_redact(cli->api_url);
+	hs_log_info("following app %s on %s every %gs", cli->app, shown, cli->poll_interval);
+	hs_poller_start(d->poller);
+	return 0;
+}
+
 static int open_release_source(struct daemon *d, cm_err *err)
 {
 	const char *dir = getenv("HSUP_CONTROL_DIR");
 	bool run = d->cli->cmd == HS_CMD_RUN;
 	if (dir && *dir) {
+		if (d->token)
+			hs_log_system("HEROKU_ACCESS_TOKEN is ignored: releases come from "
+			              "HSUP_CONTROL_DIR (%s)",
+			              dir);
 		if (hs_ctldir_open(&d->loop, dir, on_release, on_note, d, &d->ctldir, err) < 0)
 			return -1;
 		/* A oneshot hsup runs one release: it need not watch for more. */
@@ -223,11 +284,8 @@ static int open_release_source(struct daemon *d, cm_err *err)
 			offer_empty(d);
 		return 0;
 	}
-	if (getenv("HEROKU_ACCESS_TOKEN"))
-		return cm_err_set(err, ENOTSUP,
-		                  "following releases on the Heroku Platform API is not supported "
-		                  "by this build; write the release to a control directory and "
-		                  "set HSUP_CONTROL_DIR");
+	if (d->token)
+		return follow_api(d, err);
 	if (!run)
 		return cm_err_set(err, EINVAL,
 		                  "%s needs a release: set HSUP_CONTROL_DIR to a control directory "
@@ -351,6 +409,11 @@ static const char *env_or(const char *name, const char *fallback)
 	return v && *v ? v : fallback;
 }
 
+static char *data_dir(void)
+{
+	return (char *)env_or("HSUP_DATA_DIR", "/var/lib/hsup");
+}
+
 /* What every driver is told, from the command line and the environment. */
 static struct hs_driver_conf driver_conf(const struct hs_cli *cli, uv_loop_t *loop)
 {
@@ -362,7 +425,7 @@ static struct hs_driver_conf driver_conf(const struct hs_cli *cli, uv_loop_t *lo
 	    .binds = cli->binds,
 	    .tracking = env_or("HSUP_DYNO_TRACKING", "auto"),
 	    .state_dir = state_dir,
-	    .data_dir = env_or("HSUP_DATA_DIR", "/var/lib/hsup"),
+	    .data_dir = data_dir(),
 	    .stack_manifest = env_or("HSUP_STACK_MANIFEST", NULL),
 	    .app_path = env_or("HSUP_APP_PATH", "/app"),
 	    .log = hs_log_system,
@@ -487,14 +550,31 @@ static int close_daemon(struct daemon *d)
 	return d->exit_code;
 }
 
+/* The token is for the API poller alone: out of the environment (dynos and any program hsup
+ * starts inherit it) and wiped from the memory /proc/PID/environ shows. */
+static char *take_token(void)
+{
+	char *v = getenv("HEROKU_ACCESS_TOKEN");
+	if (!v)
+		return NULL;
+	char *copy = *v ? xstrdup(v) : NULL;
+	explicit_bzero(v, strlen(v));
+	unsetenv("HEROKU_ACCESS_TOKEN");
+	return copy;
+}
+
 static int daemon_main(const struct hs_cli *cli)
 {
-	struct daemon d = {.cli = cli};
+	struct daemon d = {.cli = cli, .token = take_token()};
 	cm_err err;
 	hs_log_system_init(isatty(2), cli->cmd == HS_CMD_RUN);
 	signal(SIGPIPE, SIG_IGN);
 	int rc = run_daemon(&d, &err);
 	int code = close_daemon(&d);
+	if (d.token) {
+		explicit_bzero(d.token, strlen(d.token));
+		free(d.token);
+	}
 	if (rc < 0) {
 		fprintf(stderr, "hsup: %s\n", err.msg);
 		return err.code == EINVAL || err.code == ENOTSUP ? 2 : 1;

@@ -1,9 +1,9 @@
 #define _GNU_SOURCE
 #include "hsupd/release.h"
+#include "common/http.h"
 #include "hsupd/dynosize.h"
 #include "drivers/driver.h"
 #include "common/cleanup.h"
-#include "common/http.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
 
@@ -201,20 +201,22 @@ static int parse_processes(json_t *root, struct hs_release *r, cm_err *err)
 	return 0;
 }
 
+/* A URL's credentials (user:password@) never appear in a message. */
 int hs_validate_url(const char *url, const char *what, cm_err *err)
 {
+	_cleanup_free_ char *shown = NULL;
 	struct http_parser_url u;
 	http_parser_url_init(&u);
-	_cleanup_free_ char *shown = cm_http_redact(url); /* no credential in a message */
 	if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 ||
 	    !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)))
-		return cm_err_set(err, EINVAL, "%s \"%s\" is not a valid URL", what, shown);
+		return cm_err_set(err, EINVAL, "%s \"%s\" is not a valid URL", what,
+		                  shown = cm_http_redact(url));
 	const char *scheme = url + u.field_data[UF_SCHEMA].off;
 	size_t n = u.field_data[UF_SCHEMA].len;
 	if (!((n == 4 && strncasecmp(scheme, "http", 4) == 0) ||
 	      (n == 5 && strncasecmp(scheme, "https", 5) == 0)))
 		return cm_err_set(err, EINVAL, "%s \"%s\" must be an http or https URL", what,
-		                  shown);
+		                  shown = cm_http_redact(url));
 	return 0;
 }
 
