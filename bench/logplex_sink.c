@@ -161,7 +161,8 @@ int main(int argc, char **argv)
 				return 0;
 			}
 			if (!evs[i].data.ptr) {
-				int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+				int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC),
+				    one = 1;
 				if (fd < 0)
 					continue;
 				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
