@@ -100,7 +100,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	# the lines are still printed, and the credential nowhere
 	grep -q 'web.1 *| Hello World$' "$T/out"
 	grep -q 'sending dyno logs to http://127.0.0.1:[0-9]*/logs$' "$T/err"
-	! grep -q t.secret "$T/out" "$T/err"
+	run ! grep -q t.secret "$T/out" "$T/err"
 }
 
 @test "batches of at most 500 lines, every line once; a lone line goes on its own" {
@@ -217,7 +217,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	kill -TERM "$HSUP_PID"
 	wait_hsup
 	diff <(seq 3000) <(lp_msgs | sort -n)
-	! grep -q dropping "$T/err"
+	run ! grep -q dropping "$T/err"
 }
 
 @test "the last lines of a dyno that exits are delivered" {
@@ -238,7 +238,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	kill -TERM "$HSUP_PID"
 	wait_hsup
 	diff <(seq 3000) <(lp_msgs | sort -n)
-	! grep -q "not delivered" "$T/err"
+	run ! grep -q "not delivered" "$T/err"
 }
 
 @test "an endpoint that never answers: hsup exits after the flush timeout, saying what was lost" {
@@ -283,7 +283,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	kill -TERM "$HSUP_PID"
 	wait_hsup
 	[ "$(lp_msgs)" = one ]
-	! grep -q "| one$" "$T/out"
+	run ! grep -q "| one$" "$T/out"
 	grep -q "the release has no LogplexURL: dyno logs are no longer sent to http://127.0.0.1:[0-9]*/logs" "$T/err"
 }
 
@@ -314,7 +314,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	lp_release '[{"Type": "web", "Quantity": 1, "Args": ["exec sleep 100"]}]'
 	start_hsup start -s "$SOCK"
 	wait_for '[ -S "$SOCK" ] && [ -n "$(running_dynos)" ]'
-	! grep -q libcurl "/proc/$HSUP_PID/maps"
+	run ! grep -q libcurl "/proc/$HSUP_PID/maps"
 	[ "$(api_code GET /logplex)" = 404 ]
 	kill -TERM "$HSUP_PID"
 	wait_hsup
