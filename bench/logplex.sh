@@ -187,6 +187,7 @@ summary() {
 	done
 	printf '   %-34s' "frames the sink got, each run"
 	for gen in seq text; do
+		# shellcheck disable=SC2086 # one value a word
 		printf ' %28s' "$(printf '%s\n' ${SAMPLES[logplex.delivered.logplex.$gen]:-} ${SAMPLES[logplex.delivered.both.$gen]:-} | sort -u | tr '\n' ' ')"
 	done
 	echo "(of $NLINES)"
