@@ -51,8 +51,8 @@ static void sizes_and_suffixes(void **state)
 		assert_int_equal(conf_with(ok[i].in, NULL, &c, &err), 0);
 		assert_int_equal(c.buffer_bytes, ok[i].bytes);
 	}
-	static const char *const bad[] = {
-	    "", "1023", "0", "-1", "8X", "8MB", "k", "1025M", "99999999999999999999"};
+	static const char *const bad[] = {"1023", "0", "-1",    "8X",
+	                                  "8MB",  "k", "1025M", "99999999999999999999"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(conf_with(bad[i], NULL, &c, &err), -1);
 		assert_non_null(strstr(err.msg, "HSUP_LOGPLEX_BUFFER"));
