@@ -27,7 +27,8 @@ REL := build/release
 SAN := build/asan
 
 all: build/hsup build/nsinit build/hsup-stack
-.PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos bench-poller format format-check clean \
+.PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos bench-poller bench-logplex \
+        format format-check clean \
         fuzz-build fuzz fuzz-merge FORCE
 
 # A build's objects are rebuilt when its flags change: they are recorded in .flags.
@@ -225,6 +226,16 @@ bench-dynos: deps
 	$(MAKE) build/hsup build/nsinit build/hsup-stack bench/waitn
 	bench/dynos.sh
 
+# Dyno logs forwarded to logplex against the same lines to stdout (bench/logplex.sh), with a
+# sink in C that keeps up.
+bench: bench-logplex
+bench-logplex: deps
+	$(MAKE) build/hsup bench/waitn bench/logplex_sink
+	bench/logplex.sh
+
+bench/logplex_sink: bench/logplex_sink.c
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
 # Following an app on the Platform API, and what linking libcurl would cost (bench/poller.sh).
 bench: bench-poller
 bench-poller: deps
@@ -247,7 +258,7 @@ format-check:
 	clang-format --dry-run --Werror $(C_FILES)
 
 clean:
-	rm -rf build bench/waitn bench/lctime
+	rm -rf build bench/waitn bench/lctime bench/logplex_sink
 
 -include $(shell find build -name '*.d' -type f 2>/dev/null)
 

@@ -31,7 +31,9 @@ const char hs_cli_usage[] =
     "      --start-number N     number of the first dyno of each type (default 1)\n"
     "  -s, --control-socket P   serve (start, run) or use (status, ...) the control API\n"
     "                           on the unix socket P (default $HSUP_CONTROL_SOCKET)\n"
-    "      --logplex-url URL    where dyno logs are to be sent (http or https)\n"
+    "      --logplex-url URL    send dyno logs to logplex at URL (http or https; default\n"
+    "                           $HSUP_LOGPLEX_URL, else the release's LogplexURL)\n"
+    "      --logplex-only       dyno logs go to logplex only, not to stdout\n"
     "      --api-url URL        the Heroku Platform API (default $HEROKU_API_URL, else\n"
     "                           https://api.heroku.com)\n"
     "      --poll-interval SECS how often to ask the API for changes (default\n"
@@ -47,12 +49,16 @@ const char hs_cli_usage[] =
     "  HEROKU_ACCESS_TOKEN    follow the releases of --app on the Heroku Platform API\n"
     "                         (when HSUP_CONTROL_DIR is not set)\n"
     "  HEROKU_API_URL         default for --api-url\n"
-    "  HSUP_POLL_INTERVAL     default for --poll-interval\n";
+    "  HSUP_POLL_INTERVAL     default for --poll-interval\n"
+    "  HSUP_LOGPLEX_URL       default for --logplex-url\n"
+    "  HSUP_LOGPLEX_BUFFER    bytes of dyno logs held for logplex (default 8M; k, M)\n"
+    "  HSUP_LOGPLEX_FLUSH_TIMEOUT  seconds to deliver them at exit (default 5)\n";
 
 enum {
 	OPT_ONESHOT = 256,
 	OPT_START_NUMBER,
 	OPT_LOGPLEX,
+	OPT_LOGPLEX_ONLY,
 	OPT_BIND,
 	OPT_STOP_TIMEOUT,
 	OPT_JSON,
@@ -67,6 +73,7 @@ static const struct option long_opts[] = {
     {"start-number", required_argument, NULL, OPT_START_NUMBER},
     {"control-socket", required_argument, NULL, 's'},
     {"logplex-url", required_argument, NULL, OPT_LOGPLEX},
+    {"logplex-only", no_argument, NULL, OPT_LOGPLEX_ONLY},
     {"bind", required_argument, NULL, OPT_BIND},
     {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
@@ -181,6 +188,9 @@ static int take_option(struct hs_cli *cli, int c, const char *arg, cm_err *err)
 			return -1;
 		free(cli->logplex_url);
 		cli->logplex_url = xstrdup(arg);
+		return 0;
+	case OPT_LOGPLEX_ONLY:
+		cli->logplex_only = true;
 		return 0;
 	case OPT_BIND:
 		if (parse_bind(arg, err) < 0)

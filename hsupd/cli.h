@@ -31,6 +31,7 @@ struct hs_cli {
 	int start_number;
 	char *socket;
 	char *logplex_url;
+	bool logplex_only;
 	char *api_url;        /* the Heroku Platform API */
 	double poll_interval; /* seconds between polls of it */
 	char **binds;

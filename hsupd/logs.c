@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define READ_CHUNK       (64 * 1024)
+#define MIN_TAP_READ     512
 #define MAX_LINE         (1024 * 1024)
 #define HIGH_WATER       (1024 * 1024)
 #define LOW_WATER        (128 * 1024)
@@ -109,7 +110,7 @@ void hs_log_sink_init(struct hs_log_sink *s, uv_loop_t *loop, int fd, bool color
 	s->poll.data = s->retry.data = s;
 }
 
-static void set_sources_reading(struct hs_log_sink *s, bool on);
+static void update_reading(struct hs_log_sink *s);
 
 static void on_writable(uv_poll_t *h, int status, int events);
 
@@ -202,10 +203,11 @@ static void sink_flush(struct hs_log_sink *s)
 		s->off = s->len = 0;
 	size_t pending = s->len - s->off;
 	set_waiting(s, pending > 0);
-	if (pending > HIGH_WATER && !s->paused)
-		set_sources_reading(s, false);
-	else if (pending < LOW_WATER && s->paused)
-		set_sources_reading(s, true);
+	if (pending > HIGH_WATER && !s->out_full)
+		s->out_full = true;
+	else if (pending < LOW_WATER && s->out_full)
+		s->out_full = false;
+	update_reading(s);
 }
 
 static void on_writable(uv_poll_t *h, int status, int events)
@@ -238,7 +240,7 @@ static void refresh_prefix(struct hs_log_src *src)
 {
 	struct hs_log_sink *s = src->sink;
 	int64_t sec = now_sec();
-	if (sec == src->prefix_sec)
+	if (sec == src->prefix_sec || src->raw)
 		return;
 	if (sec != s->ts_sec) {
 		format_clock(sec, s->ts, sizeof(s->ts));
@@ -257,11 +259,27 @@ static void refresh_prefix(struct hs_log_src *src)
 static void emit_line(void *ctx, const char *line, size_t len)
 {
 	struct hs_log_src *src = ctx;
+	struct hs_log_sink *s = src->sink;
+	if (s->tap.line) {
+		s->tap.line(s->tap.data, src->name, src->name_len, line, len, s->read_us);
+		if (s->tap_only)
+			return;
+	}
 	char *at = sink_reserve(src->sink, src->prefix_len + len + 1);
 	memcpy(at, src->prefix, src->prefix_len);
 	memcpy(at + src->prefix_len, line, len);
 	at[src->prefix_len + len] = '\n';
 	src->sink->lines++;
+}
+
+/* The tap learns when each line was read: once per read, not per line. */
+static void stamp_read(struct hs_log_sink *s)
+{
+	struct timespec ts;
+	if (!s->tap.line)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->read_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 enum read_result {
@@ -270,17 +288,31 @@ enum read_result {
 	READ_END
 };
 
+/* A read's size: the tap's room, when it has one. */
+static size_t read_size(struct hs_log_src *src)
+{
+	struct hs_log_sink *s = src->sink;
+	size_t n = READ_CHUNK;
+	if (s->tap.room) {
+		size_t room = s->tap.room(s->tap.data, src->name_len);
+		n = room < MIN_TAP_READ ? MIN_TAP_READ : room < n ? room : n;
+	}
+	return n;
+}
+
 static enum read_result read_some(struct hs_log_src *src)
 {
 	static char chunk[READ_CHUNK];
+	size_t n = read_size(src);
 	ssize_t r;
 	do
-		r = read(src->fd, chunk, sizeof(chunk));
+		r = read(src->fd, chunk, n);
 	while (r < 0 && errno == EINTR);
 	if (r < 0 && errno == EAGAIN)
 		return READ_AGAIN;
 	if (r <= 0)
 		return READ_END;
+	stamp_read(src->sink);
 	refresh_prefix(src);
 	hs_linebuf_feed(&src->lines, chunk, (size_t)r, emit_line, src);
 	return READ_DATA;
@@ -288,6 +320,7 @@ static enum read_result read_some(struct hs_log_src *src)
 
 static void src_eof(struct hs_log_src *src)
 {
+	stamp_read(src->sink);
 	refresh_prefix(src);
 	hs_linebuf_flush(&src->lines, emit_line, src);
 	src->eof = true;
@@ -303,8 +336,12 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	sink_flush(src->sink);
 }
 
-static void set_sources_reading(struct hs_log_sink *s, bool on)
+/* The pipes are read unless the output or the tap has too much waiting. */
+static void update_reading(struct hs_log_sink *s)
 {
+	bool on = !s->out_full && !s->held;
+	if (on != s->paused)
+		return;
 	s->paused = !on;
 	for (struct hs_log_src *src = s->sources; src; src = src->next)
 		if (!src->eof) {
@@ -315,11 +352,30 @@ static void set_sources_reading(struct hs_log_sink *s, bool on)
 		}
 }
 
+void hs_log_sink_tap(struct hs_log_sink *s, const struct hs_log_tap *tap, bool only)
+{
+	s->tap = tap ? *tap : (struct hs_log_tap){0};
+	s->tap_only = tap && only;
+	if (!tap && s->held) {
+		s->held = false;
+		update_reading(s);
+	}
+}
+
+void hs_log_sink_hold(struct hs_log_sink *s, bool hold)
+{
+	if (hold == s->held)
+		return;
+	s->held = hold;
+	update_reading(s);
+}
+
 struct hs_log_src *hs_log_src_open(struct hs_log_sink *s, const char *name, int color, int fd)
 {
 	struct hs_log_src *src = xcalloc(1, sizeof(*src));
 	src->sink = s;
 	src->name = xstrdup(name);
+	src->name_len = strlen(name);
 	src->color = color;
 	src->fd = fd;
 	src->prefix_sec = -1;
@@ -336,6 +392,14 @@ struct hs_log_src *hs_log_src_open(struct hs_log_sink *s, const char *name, int 
 	s->sources = src;
 	if (!s->paused)
 		uv_poll_start(&src->poll, UV_READABLE, on_readable);
+	return src;
+}
+
+struct hs_log_src *hs_log_src_open_raw(struct hs_log_sink *s, const char *name, int fd)
+{
+	struct hs_log_src *src = hs_log_src_open(s, name, 0, fd);
+	src->raw = true;
+	src->prefix_len = 0;
 	return src;
 }
 

@@ -7,6 +7,7 @@
 #include "control/poller.h"
 #include "drivers/driver.h"
 #include "hsupd/cli.h"
+#include "hsupd/logplex.h"
 #include "hsupd/logs.h"
 #include "hsupd/release.h"
 #include "hsupd/statedir.h"
@@ -48,6 +49,9 @@ struct daemon {
 	struct hs_api *api;
 	struct hs_log_sink sink, errsink; /* dyno output; hsup's own messages */
 	bool has_sink, has_errsink;
+	struct hs_logplex *logplex; /* while dyno logs go to logplex */
+	struct hs_logplex_conf lpconf;
+	const char *fixed_logplex_url; /* --logplex-url, else $HSUP_LOGPLEX_URL */
 	uv_signal_t sigs[6];
 	size_t nsigs;
 	int exit_code;
@@ -67,6 +71,8 @@ static void raise_nofile(struct rlimit *orig)
 	setrlimit(RLIMIT_NOFILE, &r);
 }
 
+static void logplex_tap(struct daemon *d, bool on);
+
 static void on_done(struct hs_sup *sup, int code, void *data)
 {
 	struct daemon *d = data;
@@ -80,6 +86,11 @@ static void on_done(struct hs_sup *sup, int code, void *data)
 		hs_ctldir_close(d->ctldir);
 	if (d->poller)
 		hs_poller_close(d->poller);
+	if (d->logplex) { /* delivers what is buffered while the loop runs on */
+		logplex_tap(d, false);
+		hs_logplex_close(d->logplex);
+		d->logplex = NULL;
+	}
 	if (d->has_sink)
 		hs_log_sink_close(&d->sink);
 	if (d->statedir)
@@ -284,6 +295,78 @@ static int open_release_source(struct daemon *d, cm_err *err)
 	return 0;
 }
 
+/* ---- logplex ---- */
+
+static const char *app_name(struct daemon *d, const struct hs_release *r)
+{
+	if (d->cli->app && *d->cli->app)
+		return d->cli->app;
+	return r && r->name && *r->name ? r->name : "app";
+}
+
+/* --logplex-url, else $HSUP_LOGPLEX_URL: either wins over the release's LogplexURL. */
+static int logplex_setup(struct daemon *d, cm_err *err)
+{
+	const char *env = getenv("HSUP_LOGPLEX_URL");
+	d->fixed_logplex_url = d->cli->logplex_url;
+	if (!d->fixed_logplex_url && env && *env) {
+		if (hs_validate_url(env, "HSUP_LOGPLEX_URL", err) < 0)
+			return -1;
+		d->fixed_logplex_url = env;
+	}
+	return hs_logplex_conf_env(&d->lpconf, err);
+}
+
+/* Dyno lines go to the forwarder while there is a URL (and to stdout, unless --logplex-only);
+ * without one, to stdout alone. */
+static void logplex_tap(struct daemon *d, bool on)
+{
+	struct hs_log_tap tap = {
+	    .line = hs_logplex_line, .room = hs_logplex_room, .data = d->logplex};
+	hs_log_sink_tap(&d->sink, on ? &tap : NULL, d->cli->logplex_only);
+	if (d->cli->cmd == HS_CMD_RUN) /* run's stderr */
+		hs_log_sink_tap(&d->errsink, on ? &tap : NULL, d->cli->logplex_only);
+}
+
+static int logplex_start(struct daemon *d, const char *url, const struct hs_release *r, cm_err *err)
+{
+	struct hs_logplex_conf c = d->lpconf;
+	bool run = d->cli->cmd == HS_CMD_RUN;
+	if (run && !d->has_sink) { /* run's output passes through hsup from now on */
+		hs_log_sink_init(&d->sink, &d->loop, 1, false);
+		d->has_sink = true;
+	}
+	c.loop = &d->loop;
+	c.url = url;
+	c.app = app_name(d, r);
+	c.sink = &d->sink;
+	if (hs_logplex_new(&c, &d->logplex, err) < 0)
+		return -1;
+	logplex_tap(d, true);
+	if (run)
+		hs_sup_pipe_run(d->sup, &d->sink, &d->errsink);
+	hs_sup_add_report(d->sup, "logplex", hs_logplex_report, d->logplex);
+	return 0;
+}
+
+/* A release names the app and may name its own LogplexURL. */
+static void on_apply(const struct hs_release *r, void *data)
+{
+	struct daemon *d = data;
+	const char *url = d->fixed_logplex_url;
+	cm_err err;
+	if (!url && r->logplex_url && *r->logplex_url)
+		url = r->logplex_url;
+	if (d->logplex) {
+		hs_logplex_set_app(d->logplex, app_name(d, r));
+		hs_logplex_set_url(d->logplex, url);
+		logplex_tap(d, url != NULL);
+	} else if (url && logplex_start(d, url, r, &err) < 0) {
+		hs_log_system("release v%lld: %s; dyno logs are not forwarded", r->version,
+		              err.msg);
+	}
+}
+
 static void make_supervisor(struct daemon *d)
 {
 	const struct hs_cli *cli = d->cli;
@@ -306,6 +389,7 @@ static void make_supervisor(struct daemon *d)
 	    .sink = d->has_sink ? &d->sink : NULL,
 	    .on_done = on_done,
 	    .on_change = on_change,
+	    .on_apply = on_apply,
 	    .data = d,
 	};
 	d->sup = hs_sup_new(&conf);
@@ -313,9 +397,6 @@ static void make_supervisor(struct daemon *d)
 
 static void note_unused_flags(const struct hs_cli *cli)
 {
-	if (cli->logplex_url)
-		hs_log_system("--logplex-url: forwarding to logplex is not implemented yet; dyno "
-		              "logs are printed here");
 	if (cli->nbinds && strcmp(cli->driver, "simple") == 0)
 		hs_log_system("--bind has no effect with the simple driver (dynos see the host)");
 }
@@ -409,6 +490,8 @@ static int run_daemon(struct daemon *d, cm_err *err)
 	const struct hs_driver_ops *ops = hs_driver_lookup(cli->driver);
 	raise_nofile(&d->child_nofile);
 	uv_loop_init(&d->loop);
+	if (logplex_setup(d, err) < 0)
+		return -1;
 	d->dconf = driver_conf(cli, &d->loop);
 	d->dconf.child_nofile = &d->child_nofile;
 	if (open_statedir(d, err) < 0)
@@ -429,6 +512,13 @@ static int run_daemon(struct daemon *d, cm_err *err)
 	d->has_errsink = true;
 	note_unused_flags(cli);
 	make_supervisor(d);
+	/* a URL of the command line or the environment is used from the start: a failure to
+	 * load libcurl is said at once */
+	if (d->fixed_logplex_url && logplex_start(d, d->fixed_logplex_url, NULL, err) < 0) {
+		hs_sup_shutdown(d->sup);
+		uv_run(&d->loop, UV_RUN_DEFAULT);
+		return -1;
+	}
 	watch_signals(d);
 	if (d->statedir) {
 		stop_leftovers(d);

@@ -50,6 +50,7 @@ struct hs_sup {
 	char *release_note;
 	struct hs_sup_report reports[4];
 	size_t nreports;
+	struct hs_log_sink *run_out, *run_err; /* hs_sup_pipe_run */
 };
 
 static void kick(struct hs_sup *sup);
@@ -101,12 +102,54 @@ static void record_start_failure(struct hs_dyno *d, const cm_err *err)
 	hs_log_system("%s failed to start: %s", d->name, err->msg);
 }
 
+/* A dyno's stdio: under start, its output in one pipe read by hsup; under hsup run, the
+ * user's, or, when run's output passes through hsup (logplex), stdout and stderr in a pipe
+ * each, unless it gets the terminal. */
+static int dyno_stdio(struct hs_dyno *d, struct hs_dyno_spec *spec, int out[2], int err_out[2],
+                      cm_err *err)
+{
+	struct hs_sup *sup = d->sup;
+	if (sup->conf.run_mode) {
+		spec->foreground = want_foreground();
+		if (spec->foreground || !sup->run_out)
+			return 0;
+		if (open_output_pipe(d, out, err) < 0 || open_output_pipe(d, err_out, err) < 0)
+			return -1;
+		spec->stdio[1] = out[1];
+		spec->stdio[2] = err_out[1];
+		return 0;
+	}
+	if (open_output_pipe(d, out, err) < 0)
+		return -1;
+	spec->stdio[0] = sup->devnull;
+	spec->stdio[1] = spec->stdio[2] = out[1];
+	return 0;
+}
+
+static void close_pipe(int p[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (p[i] >= 0)
+			close(p[i]);
+}
+
+static void open_logs(struct hs_dyno *d, int out, int err_out)
+{
+	struct hs_sup *sup = d->sup;
+	if (sup->conf.run_mode && out >= 0) {
+		d->log = hs_log_src_open_raw(sup->run_out, d->name, out);
+		d->log_err = hs_log_src_open_raw(sup->run_err, d->name, err_out);
+	} else if (out >= 0) {
+		d->log = hs_log_src_open(sup->conf.sink, d->name, d->color, out);
+	}
+}
+
 static int dyno_spawn(struct hs_exec *ex)
 {
 	struct hs_dyno *d = dyno_of(ex);
 	struct hs_sup *sup = d->sup;
 	cm_err err;
-	int out[2] = {-1, -1};
+	int out[2] = {-1, -1}, err_out[2] = {-1, -1};
 	struct hs_dyno_spec spec = {
 	    .name = d->name,
 	    .type = d->type,
@@ -115,15 +158,11 @@ static int dyno_spawn(struct hs_exec *ex)
 	    .stdio = {0, 1, 2},
 	    .port = d->port,
 	};
-	if (sup->conf.run_mode) {
-		spec.foreground = want_foreground();
-	} else {
-		if (open_output_pipe(d, out, &err) < 0) {
-			record_start_failure(d, &err);
-			return -1;
-		}
-		spec.stdio[0] = sup->devnull;
-		spec.stdio[1] = spec.stdio[2] = out[1];
+	if (dyno_stdio(d, &spec, out, err_out, &err) < 0) {
+		close_pipe(out);
+		close_pipe(err_out);
+		record_start_failure(d, &err);
+		return -1;
 	}
 	spec.build = d->release->build;
 	const struct hs_process_type *pt =
@@ -135,18 +174,15 @@ static int dyno_spawn(struct hs_exec *ex)
 	spec.pids_limit = size->pids_limit;
 	int rc =
 	    sup->conf.driver->ops->start(sup->conf.driver, &spec, &dyno_cbs, d, &d->proc, &err);
-	if (out[1] >= 0)
-		close(out[1]);
+	close_pipe((int[2]){out[1], err_out[1]});
 	if (rc < 0) {
-		if (out[0] >= 0)
-			close(out[0]);
+		close_pipe((int[2]){out[0], err_out[0]});
 		record_start_failure(d, &err);
 		return -1;
 	}
 	/* the dyno holds what its release's build made for as long as it runs */
 	d->build = hs_build_ref(spec.build);
-	if (out[0] >= 0)
-		d->log = hs_log_src_open(sup->conf.sink, d->name, d->color, out[0]);
+	open_logs(d, out[0], err_out[0]);
 	if (rc == 0)
 		dyno_runs(d);
 	return rc;
@@ -157,7 +193,9 @@ static void let_go(struct hs_dyno *d)
 {
 	if (d->log)
 		hs_log_src_finish(d->log);
-	d->log = NULL;
+	if (d->log_err)
+		hs_log_src_finish(d->log_err);
+	d->log = d->log_err = NULL;
 	d->proc->driver->ops->release(d->proc);
 	d->proc = NULL;
 	hs_build_unref(d->build);
@@ -590,6 +628,8 @@ static void apply(struct hs_sup *sup, struct hs_release *r)
 {
 	hs_release_unref(sup->current);
 	sup->current = hs_release_ref(r);
+	if (sup->conf.on_apply)
+		sup->conf.on_apply(r, sup->conf.data);
 	for (struct hs_dyno *d = sup->dynos; d; d = d->next)
 		d->ex.crashes = 0; /* a new release forgives old crashes */
 	reconcile(sup);
@@ -957,6 +997,12 @@ void hs_sup_set_release_note(struct hs_sup *sup, const char *note)
 const char *hs_sup_release_note(const struct hs_sup *sup)
 {
 	return sup->release_note;
+}
+
+void hs_sup_pipe_run(struct hs_sup *sup, struct hs_log_sink *out, struct hs_log_sink *err)
+{
+	sup->run_out = out;
+	sup->run_err = err;
 }
 
 void hs_sup_add_report(struct hs_sup *sup, const char *name, hs_sup_report_fn fn, void *data)

@@ -29,9 +29,9 @@ struct hs_dyno {
 	char **args, **env;
 	int port;
 	int color;
-	struct hs_dyno_proc *proc; /* while the driver starts it, and while it runs */
-	struct hs_build *build;    /* what it was started with */
-	struct hs_log_src *log;
+	struct hs_dyno_proc *proc;        /* while the driver starts it, and while it runs */
+	struct hs_build *build;           /* what it was started with */
+	struct hs_log_src *log, *log_err; /* log_err: hsup run's stderr through hsup */
 	uv_timer_t timer, stayup;
 	uint64_t timer_due;  /* loop time at which the armed timer fires */
 	uint64_t started_at; /* loop time of the last start */
@@ -72,6 +72,8 @@ struct hs_sup_conf {
 	void (*on_done)(struct hs_sup *sup, int exit_code, void *data);
 	/* Called when a dyno starts or ends (for the state directory); may be NULL. */
 	void (*on_change)(void *data);
+	/* Called when a release is applied, before its dynos start; may be NULL. */
+	void (*on_apply)(const struct hs_release *r, void *data);
 	void *data;
 };
 
@@ -128,6 +130,11 @@ void hs_sup_dump(struct hs_sup *sup);
  * written); NULL when all is well. Shown by the control API and on SIGUSR1. */
 void hs_sup_set_release_note(struct hs_sup *sup, const char *note); /* copies; NULL clears */
 const char *hs_sup_release_note(const struct hs_sup *sup);
+
+/* hsup run: from the next start on, unless the dyno gets the terminal, its stdout and stderr
+ * pass through hsup, through out and err (lines as written, without a prefix), instead of
+ * being the user's own (for logplex). */
+void hs_sup_pipe_run(struct hs_sup *sup, struct hs_log_sink *out, struct hs_log_sink *err);
 
 /* A part of hsup beside the dynos (the Platform API poller, the logplex forwarder) reports its
  * state through the control API as GET /NAME (name: a static string; fn returns a new
