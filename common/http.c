@@ -452,13 +452,14 @@ void cm_http_close(struct cm_http *h)
 
 char *cm_http_redact(const char *url)
 {
-	const char *scheme = strstr(url, "://");
-	if (!scheme)
+	const char *sep = strstr(url, "://");
+	if (!sep)
 		return xstrdup(url);
-	const char *host = scheme + 3;
-	size_t hostlen = strcspn(host, "/?#");
-	const char *at = memrchr(host, '@', hostlen);
-	if (!at)
-		return xstrdup(url);
-	return xasprintf("%.*s%s", (int)(host - url), url, at + 1);
+	const char *auth = sep + 3;
+	size_t auth_len = strcspn(auth, "/?#");
+	const char *at = memrchr(auth, '@', auth_len);
+	const char *host = at ? at + 1 : auth;
+	size_t rest = strcspn(host, "?#");
+	return xasprintf("%.*s%s%.*s%s", (int)(auth - url), url, at ? "***@" : "", (int)rest, host,
+	                 host[rest] ? "?..." : "");
 }

@@ -65,7 +65,8 @@ void cm_http_cancel(struct cm_http_req *req);
 /* Requests in flight. */
 size_t cm_http_active(const struct cm_http *h);
 
-/* url without user:password@, for messages (a credential is never printed). Free it. */
+/* url for messages: its user:password@ becomes ***@ and its query ?... (a signed URL's
+ * signature is one), so a credential is never printed. Free it. */
 char *cm_http_redact(const char *url);
 
 #endif

@@ -18,6 +18,7 @@
 #include "drivers/slug.h"
 #include "drivers/slug_int.h"
 #include "common/cleanup.h"
+#include "common/http.h"
 #include "common/dl.h"
 #include "common/fsutil.h"
 #include "common/xalloc.h"
@@ -669,7 +670,7 @@ int hs_slug_unpack(const char *source, int dir_fd, const char *name, const struc
 	if (fd < 0)
 		return -1;
 	uint64_t download = local.download;
-	_cleanup_free_ char *what = hs_slug__display(source);
+	_cleanup_free_ char *what = cm_http_redact(source);
 	rc = hs_slug_unpack_fd(fd, what, dir_fd, name, o, st ? st : &local, err);
 	if (st)
 		st->download = download;

@@ -7,6 +7,7 @@
 #include "drivers/slug_int.h"
 #include "common/cleanup.h"
 #include "common/curl.h"
+#include "common/http.h"
 #include "common/fsutil.h"
 #include "common/xalloc.h"
 
@@ -172,20 +173,6 @@ static int download(const char *url, const char *what, int dir_fd, uint64_t max,
 	return cm_steal_fd(fd);
 }
 
-char *hs_slug__display(const char *source)
-{
-	const char *sep = strstr(source, "://");
-	if (!sep)
-		return xstrdup(source);
-	const char *auth = sep + 3;
-	size_t auth_len = strcspn(auth, "/?#");
-	const char *at = memchr(auth, '@', auth_len);
-	const char *host = at ? at + 1 : auth;
-	size_t rest = strcspn(host, "?#");
-	return xasprintf("%.*s%s%.*s%s", (int)(auth - source), source, at ? "***@" : "", (int)rest,
-	                 host, host[rest] ? "?..." : "");
-}
-
 int hs_slug_open_source(const char *source, int dir_fd, uint64_t max_bytes,
                         struct hs_slug_stats *st, cm_err *err)
 {
@@ -195,7 +182,7 @@ int hs_slug_open_source(const char *source, int dir_fd, uint64_t max_bytes,
 	if (!source || !*source)
 		return cm_err_set(err, EINVAL, "no slug given");
 	if (has_prefix(source, "http://") || has_prefix(source, "https://")) {
-		_cleanup_free_ char *what = hs_slug__display(source);
+		_cleanup_free_ char *what = cm_http_redact(source);
 		return download(source, what, dir_fd, max_bytes, st, err);
 	}
 	if (has_prefix(source, "file://")) {

@@ -23,8 +23,5 @@ const char *hs_slug__quote(const char *s, char *buf, size_t cap);
  * receives its name (owned). */
 int hs_slug__make_temp(int parent, char **name, cm_err *err);
 
-/* source as messages may show it: a URL without its userinfo (***@) or its query (a signed
- * URL's query is a credential). Owned. */
-char *hs_slug__display(const char *source);
 
 #endif

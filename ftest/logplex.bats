@@ -99,7 +99,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	EOS
 	# the lines are still printed, and the credential nowhere
 	grep -q 'web.1 *| Hello World$' "$T/out"
-	grep -q 'sending dyno logs to http://127.0.0.1:[0-9]*/logs$' "$T/err"
+	grep -q 'sending dyno logs to http://\*\*\*@127.0.0.1:[0-9]*/logs$' "$T/err"
 	run ! grep -q t.secret "$T/out" "$T/err"
 }
 
@@ -145,8 +145,8 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	assert [r["status"] for r in reqs] == [500, 500, 503, 204], [r["status"] for r in reqs]
 	assert len({r["body"] for r in reqs}) == 1  # the same batch each time
 	EOS
-	grep -q 'logplex: cannot deliver to http://127.0.0.1:[0-9]*/logs: HTTP 500; trying again' "$T/err"
-	grep -q 'logplex: delivering to http://127.0.0.1:[0-9]*/logs again' "$T/err"
+	grep -q 'logplex: cannot deliver to http://\*\*\*@127.0.0.1:[0-9]*/logs: HTTP 500; trying again' "$T/err"
+	grep -q 'logplex: delivering to http://\*\*\*@127.0.0.1:[0-9]*/logs again' "$T/err"
 }
 
 @test "after connections closed unanswered no line is lost" {
@@ -169,7 +169,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	HSUP_LOGPLEX_BUFFER=16k start_hsup start -s "$SOCK"
 	wait_for '[ -S "$SOCK" ] && [ "$(lp_report lines_dropped)" -gt 0 ]'
 	wait_for 'grep -q "web.1 *| 5000$" "$T/out"'
-	grep -q "logplex: the buffer (16384 bytes) is full: dropping the oldest lines until http://127.0.0.1:$dead/logs takes lines again" "$T/err"
+	grep -q "logplex: the buffer (16384 bytes) is full: dropping the oldest lines until http://\\*\\*\\*@127.0.0.1:$dead/logs takes lines again" "$T/err"
 	[ "$(lp_report overflow_reports)" -eq 0 ]
 	[[ "$(lp_report last_error)" == *"127.0.0.1 port $dead"* ]]
 	# the endpoint comes back: a new release names it
@@ -180,7 +180,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	wait_for '[ "$(lp_report lines_buffered)" -eq 0 ]'
 	[ "$(lp_report overflow_reports)" -eq 1 ]
 	dropped=$(lp_report lines_dropped)
-	grep -q "logplex: $dropped lines were dropped since .* (the buffer was full); sending again to http://127.0.0.1:[0-9]*/logs" "$T/err"
+	grep -q "logplex: $dropped lines were dropped since .* (the buffer was full); sending again to http://\\*\\*\\*@127.0.0.1:[0-9]*/logs" "$T/err"
 	kill -TERM "$HSUP_PID"
 	wait_hsup
 	python3 - "$T/lp.jsonl" "$dropped" <<-'EOS'
@@ -251,7 +251,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	SECONDS=0
 	wait_hsup 10
 	[ "$SECONDS" -le 5 ]
-	grep -q "logplex: exiting with 10 lines not delivered to http://127.0.0.1:[0-9]*/logs (HSUP_LOGPLEX_FLUSH_TIMEOUT: 1.0 s)" "$T/err"
+	grep -q "logplex: exiting with 10 lines not delivered to http://\\*\\*\\*@127.0.0.1:[0-9]*/logs (HSUP_LOGPLEX_FLUSH_TIMEOUT: 1.0 s)" "$T/err"
 	# a second SIGTERM while delivering gives up at once
 	HSUP_LOGPLEX_FLUSH_TIMEOUT=60 start_hsup start -s "$SOCK" --logplex-url "$LP_URL"
 	wait_for '[ -S "$SOCK" ] && [ "$(lp_report in_flight)" -gt 0 ]'
@@ -259,7 +259,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	wait_for '[ ! -e "$SOCK" ]' # the dynos are gone, the control API closed: delivering
 	kill -TERM "$HSUP_PID"
 	wait_hsup 10
-	grep -q "logplex: exiting with 10 lines not delivered to http://127.0.0.1:[0-9]*/logs (Terminated)" "$T/err"
+	grep -q "logplex: exiting with 10 lines not delivered to http://\\*\\*\\*@127.0.0.1:[0-9]*/logs (Terminated)" "$T/err"
 }
 
 @test "--logplex-only: dyno lines go to logplex alone, hsup's messages stay on stderr" {
@@ -284,7 +284,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	wait_hsup
 	[ "$(lp_msgs)" = one ]
 	run ! grep -q "| one$" "$T/out"
-	grep -q "the release has no LogplexURL: dyno logs are no longer sent to http://127.0.0.1:[0-9]*/logs" "$T/err"
+	grep -q "the release has no LogplexURL: dyno logs are no longer sent to http://\\*\\*\\*@127.0.0.1:[0-9]*/logs" "$T/err"
 }
 
 @test "the URL of HSUP_LOGPLEX_URL wins over the release's; -a names the app" {
@@ -323,7 +323,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	wait_for '[ -S "$SOCK" ] && [ -n "$(running_dynos)" ]'
 	grep -q libcurl "/proc/$HSUP_PID/maps"
 	[ "$(api_code GET /logplex)" = 200 ]
-	[ "$(lp_report url)" = "http://127.0.0.1:$(cat "$T/lp.port")/logs" ]
+	[ "$(lp_report url)" = "http://***@127.0.0.1:$(cat "$T/lp.port")/logs" ]
 }
 
 @test "hsup run forwards run.1's stdout and stderr, which stay apart on hsup's" {
@@ -350,7 +350,7 @@ lp_report() { # lp_report FIELD: a field of GET /logplex
 	[ "$status" -eq 2 ]
 	run "$HSUP" --logplex-url 'http://token:t.secret@bad host/' run true
 	[ "$status" -eq 2 ]
-	[[ "$output" == *'--logplex-url "http://bad host/" is not a valid URL'* ]]
+	[[ "$output" == *'--logplex-url "http://***@bad host/" is not a valid URL'* ]]
 }
 
 # A logplex that answers 200 with a body that never ends: fast (huge) or a byte at a time.

@@ -234,7 +234,7 @@ app_dir() {
 	# a credential in a URL is never printed
 	run "$HSUP" start -a myapp --api-url "ftp://user:s3cret@x/"
 	[ "$status" = 2 ]
-	[[ "$output" == *'--api-url "ftp://x/" must be an http or https URL'* ]]
+	[[ "$output" == *'--api-url "ftp://***@x/" must be an http or https URL'* ]]
 	[[ "$output" != *s3cret* ]]
 }
 
