@@ -284,3 +284,32 @@ app_dir() {
 	run "$HSUP" -s "$SOCK" status
 	[[ "$output" == *"failing ("*" in a row): GET /apps/myapp/releases: HTTP 503: fault"* ]]
 }
+
+@test "poller: the API is reached through http_proxy; TLS is verified" {
+	# the fake API stands in for a proxy: it sees the absolute URL of each request
+	http_proxy=$API start_hsup start -a myapp --api-url http://api.invalid --poll-interval 0.2
+	wait_for '[ "$(requests "r[\"path\"].startswith(\"http://api.invalid/apps/myapp/\")")" -ge 2 ]'
+	kill "$HSUP_PID"
+	wait "$HSUP_PID" || true
+	HSUP_PID=
+	# an API whose certificate no CA of the system signed is refused
+	openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 \
+		-keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null
+	python3 - "$T" <<-'EOS' &
+	import http.server, ssl, sys
+	t = sys.argv[1]
+	srv = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+	ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+	ctx.load_cert_chain(t + "/cert.pem", t + "/key.pem")
+	srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+	open(t + "/tls.port.tmp", "w").write(str(srv.server_address[1]))
+	__import__("os").rename(t + "/tls.port.tmp", t + "/tls.port")
+	srv.serve_forever()
+	EOS
+	TLS_PID=$!
+	wait_for '[ -s "$T/tls.port" ]'
+	start_hsup start -a myapp --api-url "https://127.0.0.1:$(cat "$T/tls.port")" --poll-interval 0.2
+	wait_for 'grep -q "Heroku API: GET /apps/myapp/.*: SSL certificate problem: self.signed certificate" "$T/err"'
+	kill "$TLS_PID"
+	wait "$TLS_PID" 2>/dev/null || true
+}
