@@ -313,3 +313,22 @@ app_dir() {
 	kill "$TLS_PID"
 	wait "$TLS_PID" 2>/dev/null || true
 }
+
+@test "poller: one hsup at a time follows an app; the next after kill -9 stops the dead one's dynos" {
+	follow
+	wait_for '[ "$(running_dynos)" = web.1 ]'
+	first=$HSUP_PID
+	old=$(dyno_pid web.1)
+	run "$HSUP" start -a myapp --api-url "$API" --poll-interval 0.2
+	[ "$status" = 1 ]
+	[[ "$output" == *"another hsup (pid $first) is supervising app myapp of $API: two would run every dyno twice"* ]]
+	# another app, or the same app on another API, is another source
+	ls "$HSUP_STATE_DIR" | grep -q '^api-[0-9a-f]*\.lock$'
+	kill -KILL "$first"
+	wait "$first" 2>/dev/null || true
+	follow
+	wait_for 'grep -q "the hsup before this one (pid $first) died leaving 1 dynos running" "$T/err"'
+	wait_for 'proc_dead "$old"'
+	wait_for '[ "$(running_dynos)" = web.1 ]'
+	[ "$(dyno_pid web.1)" != "$old" ]
+}

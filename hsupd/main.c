@@ -476,12 +476,26 @@ static void stop_leftovers(struct daemon *d)
 		              json_integer_value(json_object_get(left, "pid")), n);
 }
 
+/* One hsup at a time per release source: a control directory, or an app on an API. */
 static int open_statedir(struct daemon *d, cm_err *err)
 {
+	const struct hs_cli *cli = d->cli;
 	const char *dir = getenv("HSUP_CONTROL_DIR");
-	if (d->cli->cmd != HS_CMD_START || !dir || !*dir)
+	_cleanup_free_ char *key = NULL, *source = NULL;
+	if (cli->cmd != HS_CMD_START)
 		return 0;
-	return hs_statedir_open(&d->loop, dir, &d->statedir, err);
+	if (dir && *dir) {
+		if (!(key = hs_statedir_ctl_key(dir, err)))
+			return -1;
+		source = xasprintf("the control directory %s", dir);
+	} else if (d->token && cli->app && *cli->app) {
+		_cleanup_free_ char *shown = cm_http_redact(cli->api_url);
+		key = hs_statedir_api_key(cli->api_url, cli->app);
+		source = xasprintf("app %s of %s", cli->app, shown);
+	} else {
+		return 0;
+	}
+	return hs_statedir_open(&d->loop, key, source, &d->statedir, err);
 }
 
 static int run_daemon(struct daemon *d, cm_err *err)

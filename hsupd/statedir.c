@@ -8,6 +8,7 @@
 #include "common/xalloc.h"
 
 #include <errno.h>
+#include <nettle/md5.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,8 @@ struct hs_statedir {
 	uv_loop_t *loop;
 	char *path;
 	int dirfd, lockfd;
-	char *name; /* "ctl-<dev>-<ino>.json" */
-	char *ctl_dir;
+	char *name;   /* "ctl-<dev>-<ino>.json" */
+	char *source; /* "the control directory /etc/hsup", "app myapp on https://..." */
 	char boot_id[64];
 	json_t *leftovers;
 	struct hs_sup *sup;
@@ -101,9 +102,9 @@ static int take_lock(struct hs_statedir *sd, const char *key, cm_err *err)
 		return cm_err_sys(err, "lock %s/%s", sd->path, lockname);
 	int pid = holder_pid(sd);
 	return cm_err_set(err, EBUSY,
-	                  "another hsup (pid %d) is supervising the control directory %s: two "
-	                  "would run every dyno twice",
-	                  pid, sd->ctl_dir);
+	                  "another hsup (pid %d) is supervising %s: two would run every dyno "
+	                  "twice",
+	                  pid, sd->source);
 }
 
 /* The record a dead hsup left, if it is of this boot (after a reboot its pids mean nothing). */
@@ -130,18 +131,37 @@ static void load_leftovers(struct hs_statedir *sd)
 	sd->leftovers = doc;
 }
 
-int hs_statedir_open(uv_loop_t *loop, const char *ctl_dir, struct hs_statedir **out, cm_err *err)
+char *hs_statedir_ctl_key(const char *ctl_dir, cm_err *err)
 {
 	struct stat st;
 	if (stat(ctl_dir, &st) < 0)
-		return cm_err_sys(err, "HSUP_CONTROL_DIR %s", ctl_dir);
+		return cm_err_sys(err, "HSUP_CONTROL_DIR %s", ctl_dir), NULL;
+	return xasprintf("ctl-%llx-%llx", (unsigned long long)st.st_dev,
+	                 (unsigned long long)st.st_ino);
+}
+
+char *hs_statedir_api_key(const char *api_url, const char *app)
+{
+	struct md5_ctx ctx;
+	uint8_t digest[MD5_DIGEST_SIZE];
+	char hex[2 * MD5_DIGEST_SIZE + 1];
+	md5_init(&ctx);
+	md5_update(&ctx, strlen(api_url) + 1, (const uint8_t *)api_url); /* with its NUL */
+	md5_update(&ctx, strlen(app), (const uint8_t *)app);
+	md5_digest(&ctx, sizeof(digest), digest);
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	return xasprintf("api-%s", hex);
+}
+
+int hs_statedir_open(uv_loop_t *loop, const char *key, const char *source, struct hs_statedir **out,
+                     cm_err *err)
+{
 	struct hs_statedir *sd = xcalloc(1, sizeof(*sd));
 	sd->loop = loop;
 	sd->path = hs_statedir_path();
-	sd->ctl_dir = xstrdup(ctl_dir);
+	sd->source = xstrdup(source);
 	sd->lockfd = -1;
-	_cleanup_free_ char *key = xasprintf("ctl-%llx-%llx", (unsigned long long)st.st_dev,
-	                                     (unsigned long long)st.st_ino);
 	sd->name = xasprintf("%s.json", key);
 	read_boot_id(sd->boot_id, sizeof(sd->boot_id));
 	sd->dirfd = open_dir(sd->path, err);
@@ -181,7 +201,7 @@ static void write_state(struct hs_statedir *sd)
 	cm_proc_stat(getpid(), &start, &st);
 	json_t *doc = json_pack("{s:i, s:s, s:i, s:I, s:s, s:o}", "version", 1, "boot_id",
 	                        sd->boot_id, "pid", (int)getpid(), "start_time", (json_int_t)start,
-	                        "control_dir", sd->ctl_dir, "dynos", dynos_json(sd));
+	                        "source", sd->source, "dynos", dynos_json(sd));
 	_cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
 	cm_err err;
@@ -222,7 +242,7 @@ static void free_statedir(struct hs_statedir *sd)
 	json_decref(sd->leftovers);
 	free(sd->path);
 	free(sd->name);
-	free(sd->ctl_dir);
+	free(sd->source);
 	free(sd->driver);
 	free(sd);
 }

@@ -1,10 +1,10 @@
 /* The state directory: what a running `hsup start` must leave for the next one, should it be
  * killed (SIGKILL, OOM, a crash), so that the next never runs a second set of dynos beside the
- * first. One hsup at a time supervises a control directory: it holds a lock (flock, released
- * by the kernel however it dies) and keeps a record of its dynos, written atomically whenever
- * one starts or ends: its own pid and start time, the boot, and each dyno's driver record (its
- * cgroup, or its process group and leader). The next hsup takes the lock, reads the records
- * left and stops those dynos before starting its own.
+ * first. One hsup at a time supervises a control directory (or follows an app on an API): it holds
+ * a lock (flock, released by the kernel however it dies) and keeps a record of its dynos, written
+ * atomically whenever one starts or ends: its own pid and start time, the boot, and each dyno's
+ * driver record (its cgroup, or its process group and leader). The next hsup takes the lock, reads
+ * the records left and stops those dynos before starting its own.
  *
  * $HSUP_STATE_DIR, else /run/hsup for root, else $XDG_RUNTIME_DIR/hsup or /tmp/hsup-UID; it
  * must belong to hsup's user and be writable by nobody else (it says which processes hsup may
@@ -23,8 +23,14 @@ struct hs_statedir;
 /* $HSUP_STATE_DIR or its default (owned). */
 char *hs_statedir_path(void);
 
-/* Locks the state of control directory ctl_dir. EBUSY when another live hsup holds it. */
-int hs_statedir_open(uv_loop_t *loop, const char *ctl_dir, struct hs_statedir **out, cm_err *err);
+/* What names the state of a release source: a control directory (by device and inode, however
+ * it is reached), or an app on a Platform API. */
+char *hs_statedir_ctl_key(const char *ctl_dir, cm_err *err);
+char *hs_statedir_api_key(const char *api_url, const char *app);
+/* Locks the state of the release source named key (source says it in messages: "the control
+ * directory /etc/hsup"). EBUSY when another live hsup holds it. */
+int hs_statedir_open(uv_loop_t *loop, const char *key, const char *source, struct hs_statedir **out,
+                     cm_err *err);
 /* What the previous hsup left: {"pid": N, "dynos": [{"name", "driver", "record"}, ...]}, or
  * NULL. Borrowed. */
 json_t *hs_statedir_leftovers(struct hs_statedir *sd);
