@@ -29,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define API_TIMEOUT_MS   30000
 #define API_MAX_BODY     (8u << 20)
 #define SLUG_MAX_BYTES   (4ULL << 30)     /* when the API gives no size */
 #define SLUG_TIMEOUT_MS  (30 * 60 * 1000) /* a trickle must not hold the poller for ever */
@@ -223,7 +222,7 @@ static int get(struct hs_poller *p, enum what what, const char *path, const char
 		headers[n++] = inm;
 	struct cm_http_opts o = {.url = url,
 	                         .headers = headers,
-	                         .timeout_ms = API_TIMEOUT_MS,
+	                         .timeout_ms = p->c.timeout_ms,
 	                         .max_body = API_MAX_BODY,
 	                         .fd = -1};
 	struct call *c = xcalloc(1, sizeof(*c));

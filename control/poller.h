@@ -30,6 +30,7 @@ struct hs_poller_conf {
 	const char *app;
 	const char *token;
 	uint64_t interval_ms;
+	uint64_t timeout_ms;   /* of each request to the API */
 	const char *cache_dir; /* where slugs are downloaded */
 	bool watch;            /* false: hand on the current release once, then stop */
 	hs_poller_cb cb;       /* a release to offer, with hs_poller_offer_cb and the poller */

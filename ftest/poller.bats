@@ -332,3 +332,14 @@ app_dir() {
 	wait_for '[ "$(running_dynos)" = web.1 ]'
 	[ "$(dyno_pid web.1)" != "$old" ]
 }
+
+@test "poller: an API that does not answer in HSUP_API_TIMEOUT is tried again" {
+	edit 'd["faults"] = [{"id": "slow", "path": "^/apps/myapp/releases$", "times": 1, "delay": 4}]'
+	HSUP_API_TIMEOUT=1 follow
+	wait_for 'grep -q "Heroku API: GET /apps/myapp/releases: Operation timed out after 1[0-9]* milliseconds" "$T/err"'
+	wait_for 'grep -q "web says hello" "$T/out"' 20
+	[ "$(poller failures)" = 0 ]
+	run env HSUP_API_TIMEOUT=0 "$HSUP" start -a myapp --api-url "$API"
+	[ "$status" = 2 ]
+	[[ "$output" == *'HSUP_API_TIMEOUT "0" must be a number of seconds from 0.1 to 86400'* ]]
+}

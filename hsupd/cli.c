@@ -329,6 +329,11 @@ int hs_cli_parse(int argc, char **argv, struct hs_cli *cli, cm_err *err)
 	if (every && *every &&
 	    parse_seconds(every, "HSUP_POLL_INTERVAL", 0.05, &cli->poll_interval, err) < 0)
 		return -1;
+	const char *timeout = getenv("HSUP_API_TIMEOUT");
+	cli->api_timeout = 30;
+	if (timeout && *timeout &&
+	    parse_seconds(timeout, "HSUP_API_TIMEOUT", 0.1, &cli->api_timeout, err) < 0)
+		return -1;
 	if (scan(argc, argv, cli, err) < 0)
 		return -1;
 	return check_args(cli, err);

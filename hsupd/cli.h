@@ -34,6 +34,7 @@ struct hs_cli {
 	bool logplex_only;
 	char *api_url;        /* the Heroku Platform API */
 	double poll_interval; /* seconds between polls of it */
+	double api_timeout;   /* seconds a request to it may take */
 	char **binds;
 	size_t nbinds;
 	double stop_timeout;

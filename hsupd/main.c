@@ -244,6 +244,7 @@ static int follow_api(struct daemon *d, cm_err *err)
 	    .app = cli->app,
 	    .token = d->token,
 	    .interval_ms = (uint64_t)(cli->poll_interval * 1000),
+	    .timeout_ms = (uint64_t)(cli->api_timeout * 1000),
 	    .cache_dir = cache,
 	    .watch = !(run || cli->oneshot),
 	    .cb = on_api_release,
