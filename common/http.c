@@ -50,6 +50,7 @@ struct cm_http_req {
 	uint64_t max_body;
 	int fd;
 	uint64_t off;
+	size_t (*on_data)(const char *p, size_t n, void *data);
 	bool too_big;
 	int write_errno;
 	char errbuf[CURL_ERROR_SIZE];
@@ -210,6 +211,8 @@ static size_t write_cb(char *p, size_t size, size_t n, void *data)
 	long status = 0;
 	cu_curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
 	/* an error page is kept in memory for the message, never written over a download */
+	if (q->on_data && status >= 200 && status < 300)
+		return q->on_data(p, size * n, q->data);
 	if (q->fd >= 0 && status >= 200 && status < 300)
 		return write_file(q, p, size * n);
 	return write_buf(q, p, size * n);
@@ -361,6 +364,8 @@ static int set_request(struct cm_http_req *q, const struct cm_http_opts *o, cm_e
 		SET(CURLOPT_FOLLOWLOCATION, 1L);
 		SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
 	}
+	if (o->unix_socket)
+		SET(CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
 	if (o->fd >= 0 && o->resume_from)
 		SET(CURLOPT_RESUME_FROM_LARGE, (curl_off_t)o->resume_from);
 	for (size_t i = 0; o->headers && o->headers[i]; i++) {
@@ -386,6 +391,7 @@ int cm_http_start(struct cm_http *h, const struct cm_http_opts *o, cm_http_cb cb
 	q->cb = cb;
 	q->data = data;
 	q->fd = o->fd;
+	q->on_data = o->on_data;
 	q->off = o->fd >= 0 ? o->resume_from : 0;
 	q->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
 	q->easy = cu_curl_easy_init();

@@ -31,6 +31,13 @@ struct cm_http_opts {
 	int fd;
 	uint64_t resume_from;
 	bool follow_redirects; /* at most 5, http and https only */
+	/* Talks HTTP over this unix socket instead of connecting to the URL's host (the Docker
+	 * Engine's /var/run/docker.sock); the URL still gives the path. */
+	const char *unix_socket;
+	/* A body read as it arrives (a stream: a container's logs, events): each piece of a 2xx
+	 * answer goes to on_data, not into the buffer (an error answer's still does); a return
+	 * other than n ends the request (an error). NULL: buffered as above. */
+	size_t (*on_data)(const char *p, size_t n, void *data);
 };
 
 struct cm_http_resp {
