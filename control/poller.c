@@ -639,6 +639,10 @@ static void cycle_failed(struct hs_poller *p)
 	ms = jitter(ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS);
 	if (p->retry_after > 0)
 		ms = (uint64_t)p->retry_after * 1000;
+	if (p->c.give_up_after && p->failures >= p->c.give_up_after && p->c.failed) {
+		p->step = STEP_IDLE;
+		return p->c.failed(p->err.msg, p->c.data);
+	}
 	schedule(p, ms);
 }
 

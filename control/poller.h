@@ -34,6 +34,10 @@ struct hs_poller_conf {
 	const char *cache_dir; /* where slugs are downloaded */
 	bool watch;            /* false: hand on the current release once, then stop */
 	hs_poller_cb cb;       /* a release to offer, with hs_poller_offer_cb and the poller */
+	/* After this many failures in a row (0: never), the poller stops and says why through
+	 * failed (hsup build: the release is needed now, not eventually). */
+	int give_up_after;
+	void (*failed)(const char *why, void *data);
 	void *data;
 };
 

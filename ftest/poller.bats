@@ -343,3 +343,15 @@ app_dir() {
 	[ "$status" = 2 ]
 	[[ "$output" == *'HSUP_API_TIMEOUT "0" must be a number of seconds from 0.1 to 86400'* ]]
 }
+
+@test "poller: hsup build -a APP builds the app's current release; an API that keeps failing fails it" {
+	run "$HSUP" build -a myapp --api-url "$API"
+	[ "$status" = 0 ]
+	[[ "$output" == *"built release v1 with the simple driver"* ]]
+	[ -e "$(ls -d "$T"/data/slugs/slug-*)/web.sh" ]
+	[ "$(requests 'r["path"].startswith("/blobs")')" = 1 ]
+	edit 'd["token"] = "another"'
+	run timeout 30 "$HSUP" build -a myapp --api-url "$API"
+	[ "$status" = 1 ]
+	[[ "$output" == *"build: the Heroku API refused the access token (401)"* ]]
+}

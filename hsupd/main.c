@@ -578,6 +578,14 @@ static char *take_token(void)
 	return copy;
 }
 
+static void token_freep(char **token)
+{
+	if (*token) {
+		explicit_bzero(*token, strlen(*token));
+		free(*token);
+	}
+}
+
 static int daemon_main(const struct hs_cli *cli)
 {
 	struct daemon d = {.cli = cli, .token = take_token()};
@@ -586,10 +594,7 @@ static int daemon_main(const struct hs_cli *cli)
 	signal(SIGPIPE, SIG_IGN);
 	int rc = run_daemon(&d, &err);
 	int code = close_daemon(&d);
-	if (d.token) {
-		explicit_bzero(d.token, strlen(d.token));
-		free(d.token);
-	}
+	token_freep(&d.token);
 	if (rc < 0) {
 		fprintf(stderr, "hsup: %s\n", err.msg);
 		return err.code == EINVAL || err.code == ENOTSUP ? 2 : 1;
@@ -597,12 +602,73 @@ static int daemon_main(const struct hs_cli *cli)
 	return code;
 }
 
+/* hsup build -a APP: the app's current release, from the API, once. */
+struct api_once {
+	struct hs_poller *poller;
+	struct hs_release *r;
+	cm_err err;
+};
+
+static void once_release(struct hs_release *r, void *data)
+{
+	struct api_once *o = data;
+	o->r = r;
+	hs_poller_close(o->poller);
+}
+
+static void once_failed(const char *why, void *data)
+{
+	struct api_once *o = data;
+	cm_err_set(&o->err, EIO, "%s", why);
+	hs_poller_close(o->poller);
+}
+
+static int api_release(const struct hs_cli *cli, const char *token, struct hs_release **out,
+                       cm_err *err)
+{
+	struct api_once o = {0};
+	uv_loop_t loop;
+	_cleanup_free_ char *cache = xasprintf("%s/api-slugs", data_dir());
+	if (!hs_api_valid_app(cli->app))
+		return cm_err_set(err, EINVAL, "-a \"%s\" is not an app name or id", cli->app);
+	if (mkdir(data_dir(), 0755) < 0 && errno != EEXIST)
+		return cm_err_sys(err, "make %s", data_dir());
+	uv_loop_init(&loop);
+	struct hs_poller_conf conf = {
+	    .loop = &loop,
+	    .api_url = cli->api_url,
+	    .app = cli->app,
+	    .token = token,
+	    .interval_ms = (uint64_t)(cli->poll_interval * 1000),
+	    .timeout_ms = (uint64_t)(cli->api_timeout * 1000),
+	    .cache_dir = cache,
+	    .cb = once_release,
+	    .give_up_after = 3,
+	    .failed = once_failed,
+	    .data = &o,
+	};
+	int rc = hs_poller_open(&conf, &o.poller, err);
+	if (rc == 0) {
+		hs_poller_start(o.poller);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		if (!o.r)
+			rc = (*err = o.err, -1);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	*out = o.r;
+	return rc;
+}
+
 static int build_main(const struct hs_cli *cli)
 {
 	cm_err err;
 	struct hs_release *r = NULL;
 	const char *dir = getenv("HSUP_CONTROL_DIR");
+	__attribute__((cleanup(token_freep))) char *token = take_token();
 	int got = dir && *dir ? hs_ctldir_read(dir, &r, &err) : 0;
+	if (got == 0 && !(dir && *dir) && token && cli->app && *cli->app)
+		got = api_release(cli, token, &r, &err);
 	if (got < 0) {
 		fprintf(stderr, "hsup: build: %s\n", err.msg);
 		return 1;
