@@ -23,5 +23,4 @@ const char *hs_slug__quote(const char *s, char *buf, size_t cap);
  * receives its name (owned). */
 int hs_slug__make_temp(int parent, char **name, cm_err *err);
 
-
 #endif
