@@ -1,0 +1,126 @@
+#!/bin/sh
+# The entry point of hsup's image: makes the container fit for container dynos
+# (-d libcontainer), then becomes hsup:
+#   hsup -d libcontainer -s $HSUP_CONTROL_SOCKET ARGS...     (ARGS: `start` by default)
+# hsup is PID 1: it reaps the orphans of its dynos, `docker stop`'s SIGTERM reaches it and it
+# stops every dyno, and the container's exit status is hsup's. What it prepares:
+#   - a cgroup namespace of its own (`unshare --cgroup` when Docker gave none), and the cgroup
+#     filesystems writable, so that hsup makes its dynos' groups under the container's group;
+#     on a host with cgroup v2 only, this process moves to a child group (init) so that the
+#     controllers can be enabled for the groups beside it
+#   - /proc/sys/net writable (hsup sets ip_forward in the container's network namespace)
+#   - /dev/loop-control and /dev/loopN, when the runtime did not pass them (the device cgroup
+#     must allow them: --device-cgroup-rule)
+#   - /run a fresh tmpfs, as at boot, with /run/netns
+set -eu
+
+say() { echo "hsup-entry: $*" >&2; }
+die() {
+	say "$*"
+	exit 125
+}
+
+# The cgroup paths of this process, one a line (v1 hierarchies and v2's "0::").
+own_cgroups() { cut -d: -f3 /proc/self/cgroup; }
+
+if [ -z "${HSUP_ENTRY_CGROUPNS:-}" ] && own_cgroups | grep -qv '^/$'; then
+	# Docker's cgroup mounts show the container's own groups: in a cgroup namespace rooted
+	# there, the paths of /proc/self/cgroup lead into them
+	HSUP_ENTRY_CGROUPNS=1 exec unshare --cgroup "$0" "$@" ||
+		die "cannot make a cgroup namespace (does the container have CAP_SYS_ADMIN?)"
+fi
+unset HSUP_ENTRY_CGROUPNS
+
+# mountinfo's mount points under /sys/fs/cgroup of type $1 (cgroup, cgroup2), one a line
+cgroup_mounts() {
+	awk -v t="$1" '{ for (i = 7; $i != "-"; i++) ; if ($(i + 1) == t && $5 ~ "^/sys/fs/cgroup") print $5 }' \
+		/proc/self/mountinfo
+}
+
+writable() { # writable MOUNT_POINT: remounted read-write if it is read-only
+	[ -w "$1" ] || mount -o remount,bind,rw "$1" || die "cannot make $1 writable"
+}
+
+cgroups_v2_only() {
+	local_root=/sys/fs/cgroup
+	writable "$local_root"
+	# A group with processes cannot pass controllers to its children: move every process
+	# of the root (this one) into init, then enable every controller below the root.
+	mkdir -p "$local_root/init"
+	while read -r pid; do
+		echo "$pid" >"$local_root/init/cgroup.procs" 2>/dev/null || true
+	done <"$local_root/cgroup.procs"
+	for c in $(cat "$local_root/cgroup.controllers"); do
+		echo "+$c" >"$local_root/cgroup.subtree_control" ||
+			say "cannot enable the $c controller for the dynos' groups"
+	done
+}
+
+cgroups_v1() {
+	for m in $(cgroup_mounts cgroup) $(cgroup_mounts cgroup2); do
+		writable "$m"
+	done
+	# Docker mounts no v2 hierarchy beside the v1 ones of a hybrid host: hsup tracks its
+	# dynos there where the host has one (else with the v1 freezer)
+	if [ -z "$(cgroup_mounts cgroup2)" ] && grep -q '^0::' /proc/self/cgroup; then
+		if mkdir -p /sys/fs/cgroup/unified 2>/dev/null ||
+			{ mount -o remount,rw /sys/fs/cgroup && mkdir -p /sys/fs/cgroup/unified; }; then
+			mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup/unified ||
+				say "cannot mount the cgroup v2 hierarchy: dynos are tracked with the v1 freezer"
+		fi
+	fi
+}
+
+prepare_cgroups() {
+	if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+		cgroups_v2_only
+	elif [ -n "$(cgroup_mounts cgroup)" ]; then
+		cgroups_v1
+	else
+		say "no cgroup filesystem under /sys/fs/cgroup: hsup will track dynos by process group"
+	fi
+}
+
+prepare_sysctl() {
+	[ ! -w /proc/sys/net/ipv4/ip_forward ] || return 0
+	mount --bind /proc/sys/net /proc/sys/net &&
+		mount -o remount,bind,rw /proc/sys/net ||
+		die "cannot make /proc/sys/net writable"
+}
+
+# Loop devices for the stacks: the kernel may hand out any number (LOOP_CTL_GET_FREE makes a
+# new one when none is free), so nodes are made well past the highest the host has now.
+prepare_loop() {
+	[ -e /dev/loop-control ] || mknod -m 660 /dev/loop-control c 10 237 ||
+		die "cannot make /dev/loop-control (run with --device /dev/loop-control, or --cap-add MKNOD and --device-cgroup-rule 'c 10:237 rwm')"
+	high=$(ls /sys/block 2>/dev/null | sed -n 's/^loop\([0-9][0-9]*\)$/\1/p' | sort -n | tail -1)
+	last=$((${high:-0} + 64))
+	i=0
+	while [ "$i" -le "$last" ]; do
+		[ -e "/dev/loop$i" ] || mknod -m 660 "/dev/loop$i" b 7 "$i" ||
+			die "cannot make /dev/loop$i (run with --cap-add MKNOD and --device-cgroup-rule 'b 7:* rwm')"
+		i=$((i + 1))
+	done
+}
+
+prepare_run() {
+	[ "$(stat -f -c %T /run)" = tmpfs ] ||
+		mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run || die "cannot mount a tmpfs on /run"
+	mkdir -p /run/netns /run/lock
+}
+
+check_data_dir() {
+	data=${HSUP_DATA_DIR:-/var/lib/hsup}
+	mkdir -p "$data"
+	[ "$(stat -f -c %T "$data")" != overlayfs ] ||
+		say "$data is on the image's overlay filesystem, where dynos' /app cannot be made: give it a volume (-v)"
+	[ -z "${HSUP_STACK_MANIFEST:-}" ] || [ -e "$HSUP_STACK_MANIFEST" ] ||
+		say "no stack manifest at $HSUP_STACK_MANIFEST: put the stacks in the volume of ${HSUP_STACK_MANIFEST%/*}"
+}
+
+prepare_cgroups
+prepare_sysctl
+prepare_loop
+prepare_run
+check_data_dir
+exec hsup -d libcontainer -s "${HSUP_CONTROL_SOCKET:-/etc/hsup/hsup.sock}" "$@"
