@@ -5,9 +5,8 @@
 # hsup is PID 1: it reaps the orphans of its dynos, `docker stop`'s SIGTERM reaches it and it
 # stops every dyno, and the container's exit status is hsup's. What it prepares:
 #   - a cgroup namespace of its own (`unshare --cgroup` when Docker gave none), and the cgroup
-#     filesystems writable, so that hsup makes its dynos' groups under the container's group;
-#     on a host with cgroup v2 only, this process moves to a child group (init) so that the
-#     controllers can be enabled for the groups beside it
+#     filesystems writable, so that hsup makes its dynos' groups under the container's group
+#     (and on a hybrid host the v2 hierarchy, which Docker leaves out, mounted beside them)
 #   - /proc/sys/net writable (hsup sets ip_forward in the container's network namespace)
 #   - /dev/loop-control and /dev/loopN, when the runtime did not pass them (the device cgroup
 #     must allow them: --device-cgroup-rule)
@@ -42,26 +41,15 @@ writable() { # writable MOUNT_POINT: remounted read-write if it is read-only
 }
 
 cgroups_v2_only() {
-	local_root=/sys/fs/cgroup
-	writable "$local_root"
-	# A group with processes cannot pass controllers to its children: move every process
-	# of the root (this one) into init, then enable every controller below the root.
-	mkdir -p "$local_root/init"
-	while read -r pid; do
-		echo "$pid" >"$local_root/init/cgroup.procs" 2>/dev/null || true
-	done <"$local_root/cgroup.procs"
-	for c in $(cat "$local_root/cgroup.controllers"); do
-		echo "+$c" >"$local_root/cgroup.subtree_control" ||
-			say "cannot enable the $c controller for the dynos' groups"
-	done
+	writable /sys/fs/cgroup
 }
 
 cgroups_v1() {
 	for m in $(cgroup_mounts cgroup) $(cgroup_mounts cgroup2); do
 		writable "$m"
 	done
-	# Docker mounts no v2 hierarchy beside the v1 ones of a hybrid host: hsup tracks its
-	# dynos there where the host has one (else with the v1 freezer)
+	# Docker mounts no v2 hierarchy beside the v1 ones of a hybrid host: mounted, hsup finds
+	# the hierarchies it finds on the host
 	if [ -z "$(cgroup_mounts cgroup2)" ] && grep -q '^0::' /proc/self/cgroup; then
 		if mkdir -p /sys/fs/cgroup/unified 2>/dev/null ||
 			{ mount -o remount,rw /sys/fs/cgroup && mkdir -p /sys/fs/cgroup/unified; }; then

@@ -20,20 +20,26 @@ setup_file() {
 	export MARK=dimg-$$ IMAGE=hsup-test:$$ NAME=hsup-test-$$
 	export DOCKER=/usr/bin/docker
 	[ -x "$DOCKER" ] || DOCKER=docker
-	local root=$BATS_TEST_DIRNAME/.. start=$SECONDS rc=0
+	local root=$BATS_TEST_DIRNAME/.. start=$SECONDS rc=0 stack
+	# The stack, fetched and mounted by hsup inside from its volume (/var/lib/hsup/stacks),
+	# made meanwhile
+	make_stack "$root/build/hsup-stack" >"$S/stack.log" 2>&1 &
+	stack=$!
 	# The image, as a user makes it; the first test checks that it was made.
 	make -C "$root" docker DOCKER="$DOCKER" DOCKER_IMAGE="$IMAGE" >"$S/build.log" 2>&1 || rc=$?
 	echo "$rc $((SECONDS - start))" >"$S/build.status"
-	# The stack, fetched and mounted by hsup inside from its volume (/var/lib/hsup/stacks)
-	local hs=$root/build/hsup-stack
-	mkdir -p "$S/stacks" "$S/ctl" "$S/slugs/app"
-	"$hs" host "$S/tree" >/dev/null
-	"$hs" build --url "file:///var/lib/hsup/stacks/host-$MARK.img.gz" \
-		--manifest "$S/stacks/manifest.yml" "$S/tree" host "$MARK" "$S/stacks" >/dev/null 2>&1
-	rm -rf "$S/tree"
-	mkdir -p "$S/slugs/app/.profile.d"
+	wait "$stack" || { cat "$S/stack.log" >&2; return 1; }
+	mkdir -p "$S/ctl" "$S/slugs/app/.profile.d"
 	echo 'echo "profile of $DYNO" >&2' >"$S/slugs/app/.profile.d/hello.sh"
 	tar -C "$S/slugs" -czf "$S/slugs/slug.tgz" ./app
+}
+
+make_stack() { # make_stack HSUP_STACK
+	mkdir -p "$S/stacks"
+	"$1" host "$S/tree"
+	"$1" build --url "file:///var/lib/hsup/stacks/host-$MARK.img.gz" \
+		--manifest "$S/stacks/manifest.yml" "$S/tree" host "$MARK" "$S/stacks"
+	rm -rf "$S/tree"
 }
 
 teardown_file() {
