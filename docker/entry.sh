@@ -71,22 +71,28 @@ prepare_cgroups() {
 
 prepare_sysctl() {
 	[ ! -w /proc/sys/net/ipv4/ip_forward ] || return 0
-	mount --bind /proc/sys/net /proc/sys/net &&
-		mount -o remount,bind,rw /proc/sys/net ||
+	if ! mount --bind /proc/sys/net /proc/sys/net ||
+		! mount -o remount,bind,rw /proc/sys/net; then
 		die "cannot make /proc/sys/net writable"
+	fi
 }
 
 # Loop devices for the stacks: the kernel may hand out any number (LOOP_CTL_GET_FREE makes a
 # new one when none is free), so nodes are made well past the highest the host has now.
 prepare_loop() {
 	[ -e /dev/loop-control ] || mknod -m 660 /dev/loop-control c 10 237 ||
-		die "cannot make /dev/loop-control (run with --device /dev/loop-control, or --cap-add MKNOD and --device-cgroup-rule 'c 10:237 rwm')"
-	high=$(ls /sys/block 2>/dev/null | sed -n 's/^loop\([0-9][0-9]*\)$/\1/p' | sort -n | tail -1)
-	last=$((${high:-0} + 64))
+		die "cannot make /dev/loop-control (the container needs CAP_MKNOD, or --device /dev/loop-control)"
+	high=0
+	for d in /sys/block/loop*; do
+		n=${d#/sys/block/loop}
+		case $n in '' | *[!0-9]*) continue ;; esac
+		[ "$n" -le "$high" ] || high=$n
+	done
+	last=$((high + 64))
 	i=0
 	while [ "$i" -le "$last" ]; do
 		[ -e "/dev/loop$i" ] || mknod -m 660 "/dev/loop$i" b 7 "$i" ||
-			die "cannot make /dev/loop$i (run with --cap-add MKNOD and --device-cgroup-rule 'b 7:* rwm')"
+			die "cannot make /dev/loop$i (the container needs CAP_MKNOD)"
 		i=$((i + 1))
 	done
 }

@@ -128,6 +128,18 @@ logs() { docker_cli logs "$NAME" 2>&1; }
 	[ ! -e "$S/ctl/hsup.sock" ]
 }
 
+@test "a container without NET_ADMIN exits with hsup's status, saying why" {
+	[ -s "$S/cid" ]
+	run timeout 120 "$DOCKER" run --rm --name "$NAME-bad" \
+		--cgroupns=private --cap-add SYS_ADMIN --security-opt seccomp=unconfined \
+		--device-cgroup-rule 'b 7:* rwm' --device-cgroup-rule 'c 10:237 rwm' \
+		-v "$S/ctl:/etc/hsup" -v "$S/stacks:/var/lib/hsup/stacks" -v "$S/slugs:/slugs:ro" \
+		"$IMAGE"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"forwarding and NAT of 172.16.0.0/12"*"Permission denied"* ]]
+}
+
 @test "nothing of the container's is left on the host: no process, loop device, mount or cgroup" {
 	[ -s "$S/cid" ]
 	local cid
