@@ -78,7 +78,7 @@ logs() { docker_cli logs "$NAME" 2>&1; }
 @test "hsup in a container (the explicit capability set) runs a release's two dynos as containers" {
 	release 1 one
 	# the README's set, for a host where --privileged is refused (this one: no CAP_SYS_RESOURCE)
-	docker_cli run -d --name "$NAME" --stop-timeout 20 \
+	docker_cli run -d --name "$NAME" --stop-timeout 40 \
 		--cgroupns=private --cap-add SYS_ADMIN --cap-add NET_ADMIN \
 		--security-opt seccomp=unconfined \
 		--device-cgroup-rule 'b 7:* rwm' --device-cgroup-rule 'c 10:237 rwm' \
