@@ -29,7 +29,7 @@ SAN := build/asan
 all: build/hsup build/nsinit build/hsup-stack
 .PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos bench-poller bench-logplex \
         format format-check clean \
-        fuzz-build fuzz fuzz-merge FORCE
+        fuzz-build fuzz fuzz-merge docker FORCE
 
 # A build's objects are rebuilt when its flags change: they are recorded in .flags.
 define variant
@@ -146,6 +146,15 @@ stack: deps
 stack-debian: deps
 	$(MAKE) build/hsup-stack
 	stacks/tool/debian.sh build/hsup-stack $(STACK_DIR) $(STACK_VERSION)
+
+# hsup's Docker image (docker/), built by the daemon of DOCKER_HOST from this tree. The base is
+# a Debian bookworm image: by default one made here without a registry (docker/base.sh:
+# debootstrap, then docker import; as root), or DOCKER_BASE=debian:bookworm from a registry.
+DOCKER       ?= docker
+DOCKER_IMAGE ?= hsup:$(VERSION)
+DOCKER_BASE  ?= hsup-base:bookworm
+docker:
+	DOCKER="$(DOCKER)" docker/build.sh $(DOCKER_IMAGE) $(DOCKER_BASE)
 
 # libFuzzer targets: every fuzz/fuzz_NAME.c becomes build/fuzz/fuzz_NAME, built with clang and
 # linked against a libhsup.a of its own whose objects carry the fuzzer's coverage hooks and the

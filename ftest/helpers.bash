@@ -26,8 +26,9 @@ teardown() {
 		kill -KILL "$HSUP_PID" 2>/dev/null || true
 		wait "$HSUP_PID" 2>/dev/null || rc=$?
 	fi
-	# Anything a test started from its own directory, should hsup have failed to stop it.
-	pkill -KILL -f "$T/" 2>/dev/null || true
+	# Anything a test started from its own directory, should hsup have failed to stop it
+	# (never with an empty $T, as when a file's own setup replaced this one's: "/" is everyone).
+	[ -z "${T:-}" ] || pkill -KILL -f "$T/" 2>/dev/null || true
 	check_clean_exit "$rc"
 	local clean=$?
 	rm -rf "$T"
