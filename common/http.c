@@ -366,6 +366,12 @@ static int set_request(struct cm_http_req *q, const struct cm_http_opts *o, cm_e
 	}
 	if (o->unix_socket)
 		SET(CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
+	if (o->ca_file)
+		SET(CURLOPT_CAINFO, o->ca_file);
+	if (o->cert_file)
+		SET(CURLOPT_SSLCERT, o->cert_file);
+	if (o->key_file)
+		SET(CURLOPT_SSLKEY, o->key_file);
 	if (o->fd >= 0 && o->resume_from)
 		SET(CURLOPT_RESUME_FROM_LARGE, (curl_off_t)o->resume_from);
 	for (size_t i = 0; o->headers && o->headers[i]; i++) {
@@ -414,6 +420,25 @@ int cm_http_start(struct cm_http *h, const struct cm_http_opts *o, cm_http_cb cb
 fail:
 	req_free(q);
 	return -1;
+}
+
+static int pause_set(struct cm_http_req *q, int bits, cm_err *err)
+{
+	CURLcode rc = cu_curl_easy_pause(q->easy, bits);
+	if (rc != CURLE_OK)
+		return cm_err_set(err, EIO, "curl_easy_pause: %s", cu_curl_easy_strerror(rc));
+	return 0;
+}
+
+int cm_http_pause(struct cm_http_req *q, cm_err *err)
+{
+	return pause_set(q, CURLPAUSE_RECV, err);
+}
+
+int cm_http_resume(struct cm_http_req *q, cm_err *err)
+{
+	/* curl asks for its timer at 0 and goes on from the loop */
+	return pause_set(q, CURLPAUSE_CONT, err);
 }
 
 size_t cm_http_active(const struct cm_http *h)
