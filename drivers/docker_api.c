@@ -106,6 +106,14 @@ char *hs_docker_escape(const char *s)
 	return out;
 }
 
+/* A call that got no answer says where dockerd was looked for. */
+static void where(const struct hs_docker_conn *c, cm_err *err)
+{
+	size_t n = strlen(err->msg);
+	snprintf(err->msg + n, sizeof(err->msg) - n, " (dockerd at %s%s)",
+	         c->unix_socket ? "unix://" : "", c->unix_socket ? c->unix_socket : c->base);
+}
+
 /* ---- on the loop ---- */
 
 struct hs_docker_req {
@@ -147,6 +155,7 @@ static void on_done(struct cm_http_req *req, const struct cm_http_resp *r, void 
 		err = r->err;
 		cm_err_wrap(&err, "docker: %s %.*s", c->method, (int)strcspn(c->path, "?"),
 		            c->path);
+		where(a->conn, &err);
 	} else if (r->status >= 300) {
 		hs_docker_err(&err, c->method, c->path, r->status, r->body);
 	}
@@ -303,6 +312,7 @@ int hs_docker_call_sync(const struct hs_docker_conn *c, const char *method, cons
 		               io.too_big  ? "the answer is too large"
 		               : errbuf[0] ? errbuf
 		                           : cu_curl_easy_strerror(rc));
+		where(c, err);
 	} else if (out) {
 		*out = io.buf ? json_loads(io.buf, JSON_DECODE_ANY, NULL) : NULL;
 		/* a stream of JSON objects (progress): keep the raw text as a string */
