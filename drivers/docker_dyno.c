@@ -193,13 +193,16 @@ static void close_output(struct dk_proc *p)
 
 /* ---- the end ---- */
 
+/* The callbacks release p: what they are given lives on the stack. */
 static void ended(struct dk_proc *p)
 {
 	if (p->start_failed) {
-		p->cbs.started(&p->base, &p->start_err, p->data);
+		cm_err err = p->start_err;
+		p->cbs.started(&p->base, &err, p->data);
 		return;
 	}
-	p->exited(&p->base, &p->how, p->data);
+	struct hs_exit how = p->how;
+	p->exited(&p->base, &how, p->data);
 }
 
 static void on_removed(long status, json_t *body, const cm_err *err, void *data)
