@@ -47,7 +47,7 @@ unit() { # unit BUILD_DIR
 
 # Run against the ASan+UBSan build only, to keep make check short: what they drive is mostly
 # the stacks, slugs and container code, which that build checks more closely.
-ONCE='/(libcontainer|stacks|slug)\.bats$'
+ONCE='/(libcontainer|docker|stacks|slug)\.bats$'
 
 functional() { # functional HSUP_BINARY NSINIT_BINARY [all]
 	echo "# functional: $1"
