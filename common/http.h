@@ -38,6 +38,9 @@ struct cm_http_opts {
 	 * answer goes to on_data, not into the buffer (an error answer's still does); a return
 	 * other than n ends the request (an error). NULL: buffered as above. */
 	size_t (*on_data)(const char *p, size_t n, void *data);
+	/* Called once the headers of a 2xx answer have come, before its body (a stream that
+	 * is set up, such as a container's attach). NULL: not called. */
+	void (*on_headers)(void *data);
 	/* TLS client authentication and the CA that signs the server (the Docker Engine's
 	 * DOCKER_CERT_PATH): PEM files, or NULL for none and the system's CA bundle. */
 	const char *ca_file, *cert_file, *key_file;
