@@ -123,6 +123,7 @@ struct hs_docker_req {
 	void *data;
 	char *method, *path, *url, *body;
 	size_t (*on_data)(const char *p, size_t n, void *data);
+	void (*on_headers)(void *data);
 };
 
 static void call_free(struct hs_docker_req *c)
@@ -165,6 +166,12 @@ static void on_done(struct cm_http_req *req, const struct cm_http_resp *r, void 
 	maybe_close(a);
 }
 
+static void on_head(void *data)
+{
+	struct hs_docker_req *c = data;
+	c->on_headers(c->data);
+}
+
 static size_t on_piece(const char *p, size_t n, void *data)
 {
 	struct hs_docker_req *c = data;
@@ -177,7 +184,8 @@ int hs_docker_call(struct hs_docker_api *a, const struct hs_docker_call_opts *o,
 	if (!a->http && cm_http_new(a->loop, &a->http, err) < 0)
 		return cm_err_wrap(err, "docker");
 	struct hs_docker_req *c = xcalloc(1, sizeof(*c));
-	*c = (struct hs_docker_req){.a = a, .cb = cb, .data = data, .on_data = o->on_data};
+	*c = (struct hs_docker_req){
+	    .a = a, .cb = cb, .data = data, .on_data = o->on_data, .on_headers = o->on_headers};
 	c->method = xstrdup(o->method);
 	c->path = xstrdup(o->path);
 	c->url = xasprintf("%s%s", a->conn->base, o->path);
@@ -193,6 +201,7 @@ int hs_docker_call(struct hs_docker_api *a, const struct hs_docker_call_opts *o,
 	    .fd = -1,
 	    .unix_socket = a->conn->unix_socket,
 	    .on_data = o->on_data ? on_piece : NULL,
+	    .on_headers = o->on_headers ? on_head : NULL,
 	    .ca_file = a->conn->ca,
 	    .cert_file = a->conn->cert,
 	    .key_file = a->conn->key,

@@ -42,6 +42,7 @@ struct hs_docker_call_opts {
 	json_t *body;     /* sent as JSON (borrowed), or NULL */
 	/* a stream: each piece of the 2xx answer goes here (see cm_http_opts.on_data) */
 	size_t (*on_data)(const char *p, size_t n, void *data);
+	void (*on_headers)(void *data); /* the stream is set up (cm_http_opts.on_headers) */
 };
 
 struct hs_docker_req;

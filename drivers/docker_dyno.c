@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NOFILE_LIMIT 10000
@@ -32,11 +33,15 @@ struct dk_proc {
 	/* the one step in flight (create, start, inspect, remove), the output and the wait */
 	struct hs_docker_req *step, *attach, *wait;
 	bool attach_done, wait_done;
+	bool start_sent;
+	uv_timer_t go; /* sends the start from the loop once the attach is set up */
+	bool go_made;
 	cm_err start_err;
 	bool start_failed;
 	struct hs_exit how;
 	/* the output */
-	int fds[3]; /* [1], [2]: where stdout and stderr go; -1: dropped */
+	int fds[3];   /* [1], [2]: where stdout and stderr go (one pipe under hsup start) */
+	bool dead[3]; /* that fd's reader is gone, or it cannot be watched: output dropped */
 	unsigned char hdr[8];
 	size_t hdr_len;
 	uint32_t left; /* of the current frame's payload */
@@ -50,6 +55,8 @@ struct dk_proc {
 };
 
 static void step_remove(struct dk_proc *p);
+static void maybe_done(struct dk_proc *p);
+static void start_failed(struct dk_proc *p, const cm_err *err);
 
 static void proc_free(struct dk_proc *p)
 {
@@ -58,7 +65,7 @@ static void proc_free(struct dk_proc *p)
 	free(p);
 }
 
-static void on_poll_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
 	struct dk_proc *p = h->data;
 	if (--p->open_handles == 0 && p->released)
@@ -67,12 +74,14 @@ static void on_poll_closed(uv_handle_t *h)
 
 /* ---- the output ---- */
 
-static int fd_of(struct dk_proc *p)
+/* Which of fds[1], fds[2] the current frame goes to (1 when both are one pipe). */
+static int out_index(const struct dk_proc *p)
 {
-	return p->stream == 2 ? 2 : 1;
+	return p->stream == 2 && p->fds[2] != p->fds[1] ? 2 : 1;
 }
 
-/* Demultiplexes what it can of buf; returns the bytes taken (fewer when a pipe is full). */
+/* Demultiplexes what it can of buf; returns the bytes taken (fewer when a pipe is full, and
+ * p->blocked says which). */
 static size_t demux(struct dk_proc *p, const char *buf, size_t n)
 {
 	size_t i = 0;
@@ -88,12 +97,12 @@ static size_t demux(struct dk_proc *p, const char *buf, size_t n)
 			continue;
 		}
 		size_t k = n - i < p->left ? n - i : p->left;
-		int fd = p->fds[fd_of(p)];
-		ssize_t w = fd < 0 ? (ssize_t)k : write(fd, buf + i, k);
+		int o = out_index(p);
+		ssize_t w = p->dead[o] ? (ssize_t)k : write(p->fds[o], buf + i, k);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EAGAIN) {
-			p->blocked = fd_of(p);
+			p->blocked = o;
 			return i;
 		}
 		if (w < 0) /* the reader is gone: what is left goes nowhere */
@@ -106,35 +115,44 @@ static size_t demux(struct dk_proc *p, const char *buf, size_t n)
 
 static void on_writable(uv_poll_t *h, int status, int events);
 
-static void wait_room(struct dk_proc *p)
+/* Watches the blocked pipe for room; false when it cannot be watched (its output is dropped
+ * from then on). */
+static bool wait_room(struct dk_proc *p)
 {
 	int i = p->blocked;
 	if (!p->poll_made[i]) {
 		if (uv_poll_init(p->d->base.conf.loop, &p->polls[i], p->fds[i]) < 0) {
-			p->fds[i] = -1; /* cannot wait: its output is dropped from here */
-			return;
+			p->dead[i] = true;
+			return false;
 		}
 		p->polls[i].data = p;
 		p->poll_made[i] = true;
 		p->open_handles++;
 	}
 	uv_poll_start(&p->polls[i], UV_WRITABLE, on_writable);
+	return true;
 }
 
+/* Takes what it can of buf; the rest is held and the stream paused until there is room. */
 static size_t on_output(const char *buf, size_t n, void *data)
 {
 	struct dk_proc *p = data;
-	size_t took = demux(p, buf, n);
-	if (took == n)
-		return n;
 	cm_err err;
+	size_t took = 0;
+	for (;;) {
+		p->blocked = 0;
+		took += demux(p, buf + took, n - took);
+		if (took == n)
+			return n;
+		if (wait_room(p))
+			break;
+	}
 	p->held = xrealloc(p->held, n - took);
 	memcpy(p->held, buf + took, n - took);
 	p->held_len = n - took;
 	p->held_off = 0;
 	if (hs_docker_pause(p->attach, true, &err) < 0)
 		return 0; /* ends the transfer */
-	wait_room(p);
 	return n;
 }
 
@@ -143,20 +161,24 @@ static void on_writable(uv_poll_t *h, int status, int events)
 	struct dk_proc *p = h->data;
 	cm_err err;
 	(void)events;
-	if (status < 0)
-		p->fds[p->blocked] = -1;
-	p->blocked = 0;
-	p->held_off += demux(p, p->held + p->held_off, p->held_len - p->held_off);
-	if (p->blocked) {
-		if (p->blocked != (int)(h - p->polls))
-			uv_poll_stop(h);
-		wait_room(p);
-		return;
-	}
 	uv_poll_stop(h);
+	if (status < 0)
+		p->dead[h - p->polls] = true;
+	for (;;) {
+		p->blocked = 0;
+		p->held_off += demux(p, p->held + p->held_off, p->held_len - p->held_off);
+		if (!p->blocked)
+			break;
+		if (wait_room(p))
+			return;
+	}
 	p->held_len = p->held_off = 0;
 	if (p->attach && hs_docker_pause(p->attach, false, &err) < 0)
 		hs_docker_log(p->d, "%s", err.msg);
+	if (!p->attach && !p->attach_done) { /* the stream ended while its last piece waited */
+		p->attach_done = true;
+		maybe_done(p);
+	}
 }
 
 static int open_output(struct dk_proc *p, const struct hs_dyno_spec *spec, cm_err *err)
@@ -167,6 +189,17 @@ static int open_output(struct dk_proc *p, const struct hs_dyno_spec *spec, cm_er
 		if (i == 2 && spec->stdio[2] == spec->stdio[1]) {
 			p->fds[2] = p->fds[1];
 			break;
+		}
+		struct stat st;
+		if (fstat(spec->stdio[i], &st) < 0)
+			return cm_err_sys(err, "the dyno's output (fd %d)", spec->stdio[i]);
+		/* a file never blocks, and reopened it would lose its offset and O_APPEND */
+		if (S_ISREG(st.st_mode)) {
+			p->fds[i] = fcntl(spec->stdio[i], F_DUPFD_CLOEXEC, 3);
+			if (p->fds[i] < 0)
+				return cm_err_sys(err, "dup the dyno's output (fd %d)",
+				                  spec->stdio[i]);
+			continue;
 		}
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", spec->stdio[i]);
 		p->fds[i] = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
@@ -181,7 +214,7 @@ static void close_output(struct dk_proc *p)
 	for (int i = 1; i <= 2; i++) {
 		if (p->poll_made[i]) {
 			p->poll_made[i] = false;
-			uv_close((uv_handle_t *)&p->polls[i], on_poll_closed);
+			uv_close((uv_handle_t *)&p->polls[i], on_handle_closed);
 		}
 	}
 	if (p->fds[1] >= 0)
@@ -241,8 +274,19 @@ static void on_attach_end(long status, json_t *body, const cm_err *err, void *da
 	struct dk_proc *p = data;
 	(void)status;
 	(void)body;
-	(void)err; /* the wait says how the dyno ended */
+	/* once started, the wait says how the dyno ended */
 	p->attach = NULL;
+	if (!p->start_sent) {
+		cm_err e;
+		if (!err)
+			cm_err_set(&e, EIO, "docker: the attach to %.12s ended before it started",
+			           p->id);
+		uv_timer_stop(&p->go);
+		start_failed(p, err ? err : &e);
+		return;
+	}
+	if (p->held_len > p->held_off)
+		return; /* done once what is held is written (on_writable) */
 	p->attach_done = true;
 	maybe_done(p);
 }
@@ -282,6 +326,8 @@ static int start_wait(struct dk_proc *p, cm_err *err)
 
 static void start_failed(struct dk_proc *p, const cm_err *err)
 {
+	if (p->go_made)
+		uv_timer_stop(&p->go);
 	p->start_failed = true;
 	p->start_err = *err;
 	if (p->attach) {
@@ -338,7 +384,27 @@ static void on_started(long status, json_t *body, const cm_err *err, void *data)
 		start_failed(p, &e);
 }
 
-/* The output first (logs=1 takes what came before the attach), then the start. */
+static void on_go(uv_timer_t *t)
+{
+	struct dk_proc *p = t->data;
+	cm_err e;
+	_cleanup_free_ char *start = xasprintf("/containers/%s/start", p->id);
+	struct hs_docker_call_opts so = {.method = "POST", .path = start};
+	p->start_sent = true;
+	if (hs_docker_call(&p->d->api, &so, on_started, p, &p->step, &e) < 0)
+		start_failed(p, &e);
+}
+
+/* The attach is set up: the start may go (from the loop, not from within curl). */
+static void on_attached(void *data)
+{
+	struct dk_proc *p = data;
+	if (!p->start_sent)
+		uv_timer_start(&p->go, on_go, 0, 0);
+}
+
+/* The output first, then the start, once the attach is set up: nothing the dyno writes is lost
+ * (an attach with logs=1 instead would replay the log and could repeat or skip lines). */
 static void on_created(long status, json_t *body, const cm_err *err, void *data)
 {
 	struct dk_proc *p = data;
@@ -354,12 +420,10 @@ static void on_created(long status, json_t *body, const cm_err *err, void *data)
 	}
 	p->id = xstrdup(id);
 	_cleanup_free_ char *attach =
-	    xasprintf("/containers/%s/attach?logs=1&stream=1&stdout=1&stderr=1", id);
-	_cleanup_free_ char *start = xasprintf("/containers/%s/start", id);
-	struct hs_docker_call_opts ao = {.method = "POST", .path = attach, .on_data = on_output};
-	struct hs_docker_call_opts so = {.method = "POST", .path = start};
-	if (hs_docker_call(&p->d->api, &ao, on_attach_end, p, &p->attach, &e) < 0 ||
-	    hs_docker_call(&p->d->api, &so, on_started, p, &p->step, &e) < 0)
+	    xasprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1", id);
+	struct hs_docker_call_opts ao = {
+	    .method = "POST", .path = attach, .on_data = on_output, .on_headers = on_attached};
+	if (hs_docker_call(&p->d->api, &ao, on_attach_end, p, &p->attach, &e) < 0)
 		start_failed(p, &e);
 }
 
@@ -437,14 +501,18 @@ int hs_docker_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
 		proc_free(p);
 		return cm_err_wrap(err, "docker");
 	}
+	uv_timer_init(base->conf.loop, &p->go);
+	p->go.data = p;
+	p->go_made = true;
+	p->open_handles++;
 	json_t *cfg = container_config(p, spec, b);
 	struct hs_docker_call_opts o = {
 	    .method = "POST", .path = "/containers/create", .body = cfg};
 	int r = hs_docker_call(&d->api, &o, on_created, p, &p->step, err);
 	json_decref(cfg);
 	if (r < 0) {
-		close_output(p);
-		proc_free(p);
+		p->step = NULL;
+		hs_docker_release(&p->base);
 		return -1;
 	}
 	*out = &p->base;
@@ -482,6 +550,10 @@ void hs_docker_release(struct hs_dyno_proc *base)
 			*reqs[i] = NULL;
 		}
 	close_output(p);
+	if (p->go_made) {
+		p->go_made = false;
+		uv_close((uv_handle_t *)&p->go, on_handle_closed);
+	}
 	p->released = true;
 	if (p->open_handles == 0)
 		proc_free(p);

@@ -199,3 +199,24 @@ release_images() { docker_cli images -q 'hsup-release/*' | sort -u | wc -l; }
 	grep -q 'web.1 *| to-stderr' "$T/out"
 	[ "$(api_code GET /health)" = 200 ]
 }
+
+# bats test_tags=docker
+@test "docker: a stalled log reader pauses the dyno's stream; hsup answers meanwhile and no line is lost" {
+	mkfifo "$T/fifo"
+	exec 3<>"$T/fifo" # open, never read: hsup's output stalls, then the dyno's pipe fills
+	dk_release 1 '[{"Type": "web", "Quantity": 1, "Args": ["seq 1 1000000; echo done; exec sleep 1000"]}]'
+	unshare -m --propagation private "$HSUP" -d docker start -s "$SOCK" >"$T/fifo" 2>>"$T/err" &
+	HSUP_PID=$!
+	wait_for '[ "$(docker_cli ps -q --filter label=hsup.dyno=web.1 | wc -l)" = 1 ]' 120
+	sleep 3
+	[ "$(api_code GET /health)" = 200 ]
+	[ "$(dyno_field web.1 State)" = started ]
+	cat "$T/fifo" >"$T/out" &
+	reader=$!
+	wait_for 'grep -q "web.1 *| done" "$T/out"' 120
+	exec 3<&-
+	[ "$(grep -c 'web.1 *| [0-9]*$' "$T/out")" = 1000000 ]
+	kill -TERM "$HSUP_PID"
+	wait_hsup 60
+	wait "$reader"
+}
