@@ -11,8 +11,16 @@ export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-300}
 
 setup_file() {
 	[ "$(id -u)" = 0 ] || skip "dockerd and loop mounts need root"
-	export DK=$BATS_FILE_TMPDIR/docker STACKS=$BATS_FILE_TMPDIR/stacks
-	dockerd_start "$DK"
+	export DK=$BATS_FILE_TMPDIR/docker STACKS=$BATS_FILE_TMPDIR/stacks DK_TLS=
+	local tls=()
+	if command -v openssl >/dev/null; then
+		DK_TLS=$BATS_FILE_TMPDIR/tls
+		make_certs "$DK_TLS"
+		# also on TCP with TLS, verified both ways, in dockerd's network namespace
+		tls=(-H tcp://127.0.0.1:2376 --tlsverify --tlscacert "$DK_TLS/ca.pem"
+			--tlscert "$DK_TLS/server-cert.pem" --tlskey "$DK_TLS/server-key.pem")
+	fi
+	dockerd_start "$DK" "${tls[@]}"
 	export DOCKERD_SKIP DOCKERD_PID
 	[ -z "$DOCKERD_SKIP" ] || return 0
 	mkdir -p "$STACKS"
@@ -20,6 +28,27 @@ setup_file() {
 	"$hs" host "$STACKS/tree" >/dev/null
 	"$hs" build --manifest "$STACKS/manifest.yml" "$STACKS/tree" host 1 "$STACKS" >/dev/null
 	rm -rf "$STACKS/tree"
+}
+
+# A CA, dockerd's certificate for 127.0.0.1 and a client certificate, in DIR as
+# DOCKER_CERT_PATH wants them (ca.pem, cert.pem, key.pem).
+make_certs() {
+	local d=$1
+	mkdir -p "$d"
+	(
+		cd "$d" || exit 1
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 2 \
+			-subj /CN=hsup-test-ca
+		openssl req -newkey rsa:2048 -nodes -keyout server-key.pem -out server.csr \
+			-subj /CN=127.0.0.1
+		printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+			-out server-cert.pem -days 2 -extfile server.ext
+		openssl req -newkey rsa:2048 -nodes -keyout key.pem -out client.csr -subj /CN=hsup
+		printf 'extendedKeyUsage=clientAuth\n' >client.ext
+		openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+			-out cert.pem -days 2 -extfile client.ext
+	) >/dev/null 2>&1
 }
 
 teardown_file() {
@@ -203,20 +232,41 @@ release_images() { docker_cli images -q 'hsup-release/*' | sort -u | wc -l; }
 # bats test_tags=docker
 @test "docker: a stalled log reader pauses the dyno's stream; hsup answers meanwhile and no line is lost" {
 	mkfifo "$T/fifo"
-	exec 3<>"$T/fifo" # open, never read: hsup's output stalls, then the dyno's pipe fills
+	exec 8<>"$T/fifo" # open, never read: hsup's output stalls, then the dyno's pipe fills
 	dk_release 1 '[{"Type": "web", "Quantity": 1, "Args": ["seq 1 1000000; echo done; exec sleep 1000"]}]'
-	unshare -m --propagation private "$HSUP" -d docker start -s "$SOCK" >"$T/fifo" 2>>"$T/err" &
+	unshare -m --propagation private "$HSUP" -d docker start -s "$SOCK" >"$T/fifo" 2>>"$T/err" 8<&- &
 	HSUP_PID=$!
 	wait_for '[ "$(docker_cli ps -q --filter label=hsup.dyno=web.1 | wc -l)" = 1 ]' 120
 	sleep 3
 	[ "$(api_code GET /health)" = 200 ]
 	[ "$(dyno_field web.1 State)" = started ]
-	cat "$T/fifo" >"$T/out" &
+	cat "$T/fifo" >"$T/out" 8<&- &
 	reader=$!
 	wait_for 'grep -q "web.1 *| done" "$T/out"' 120
-	exec 3<&-
+	exec 8<&-
 	[ "$(grep -c 'web.1 *| [0-9]*$' "$T/out")" = 1000000 ]
 	kill -TERM "$HSUP_PID"
 	wait_hsup 60
 	wait "$reader"
+}
+
+# bats test_tags=docker
+@test "docker: DOCKER_HOST tcp:// with DOCKER_CERT_PATH speaks TLS, verified both ways" {
+	[ -n "$DK_TLS" ] || skip "openssl is not installed"
+	dk_release 1 '[{"Type": "web", "Quantity": 1, "Args": ["echo over-tls; exec sleep 1000"]}]'
+	DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_CERT_PATH=$DK_TLS \
+		nsenter --net="/proc/$DOCKERD_PID/ns/net" unshare -m --propagation private \
+		"$HSUP" -d docker start -s "$SOCK" >>"$T/out" 2>>"$T/err" &
+	HSUP_PID=$!
+	wait_for 'grep -q "web.1 *| over-tls" "$T/out"' 120
+	kill -TERM "$HSUP_PID"
+	wait_hsup 60
+	[ "$status" -eq 0 ]
+	[ "$(all_containers)" = 0 ]
+	# without a client certificate hsup does not start, and says which file is missing
+	mkdir "$T/certs"
+	cp "$DK_TLS/ca.pem" "$DK_TLS/cert.pem" "$T/certs/"
+	DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_CERT_PATH=$T/certs run "$HSUP" -d docker start
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"DOCKER_CERT_PATH: $T/certs/key.pem"* ]]
 }
