@@ -19,6 +19,7 @@
 	X(curl_easy_cleanup)                                                                       \
 	X(curl_easy_strerror)                                                                      \
 	X(curl_easy_header)                                                                        \
+	X(curl_easy_pause)                                                                         \
 	X(curl_slist_append)                                                                       \
 	X(curl_slist_free_all)                                                                     \
 	X(curl_multi_init)                                                                         \

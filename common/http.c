@@ -51,6 +51,7 @@ struct cm_http_req {
 	int fd;
 	uint64_t off;
 	size_t (*on_data)(const char *p, size_t n, void *data);
+	void (*on_headers)(void *data);
 	bool too_big;
 	int write_errno;
 	char errbuf[CURL_ERROR_SIZE];
@@ -218,6 +219,19 @@ static size_t write_cb(char *p, size_t size, size_t n, void *data)
 	return write_buf(q, p, size * n);
 }
 
+/* The blank line that ends a 2xx answer's headers tells on_headers. */
+static size_t header_cb(char *p, size_t size, size_t n, void *data)
+{
+	struct cm_http_req *q = data;
+	long status = 0;
+	if (size * n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+		cu_curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300 && q->on_headers)
+			q->on_headers(q->data);
+	}
+	return size * n;
+}
+
 /* Takes the request out of h: from now on it is only memory. */
 static void req_detach(struct cm_http_req *q)
 {
@@ -366,6 +380,16 @@ static int set_request(struct cm_http_req *q, const struct cm_http_opts *o, cm_e
 	}
 	if (o->unix_socket)
 		SET(CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
+	if (o->on_headers) {
+		SET(CURLOPT_HEADERFUNCTION, header_cb);
+		SET(CURLOPT_HEADERDATA, q);
+	}
+	if (o->ca_file)
+		SET(CURLOPT_CAINFO, o->ca_file);
+	if (o->cert_file)
+		SET(CURLOPT_SSLCERT, o->cert_file);
+	if (o->key_file)
+		SET(CURLOPT_SSLKEY, o->key_file);
 	if (o->fd >= 0 && o->resume_from)
 		SET(CURLOPT_RESUME_FROM_LARGE, (curl_off_t)o->resume_from);
 	for (size_t i = 0; o->headers && o->headers[i]; i++) {
@@ -392,6 +416,7 @@ int cm_http_start(struct cm_http *h, const struct cm_http_opts *o, cm_http_cb cb
 	q->data = data;
 	q->fd = o->fd;
 	q->on_data = o->on_data;
+	q->on_headers = o->on_headers;
 	q->off = o->fd >= 0 ? o->resume_from : 0;
 	q->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
 	q->easy = cu_curl_easy_init();
@@ -414,6 +439,25 @@ int cm_http_start(struct cm_http *h, const struct cm_http_opts *o, cm_http_cb cb
 fail:
 	req_free(q);
 	return -1;
+}
+
+static int pause_set(struct cm_http_req *q, int bits, cm_err *err)
+{
+	CURLcode rc = cu_curl_easy_pause(q->easy, bits);
+	if (rc != CURLE_OK)
+		return cm_err_set(err, EIO, "curl_easy_pause: %s", cu_curl_easy_strerror(rc));
+	return 0;
+}
+
+int cm_http_pause(struct cm_http_req *q, cm_err *err)
+{
+	return pause_set(q, CURLPAUSE_RECV, err);
+}
+
+int cm_http_resume(struct cm_http_req *q, cm_err *err)
+{
+	/* curl asks for its timer at 0 and goes on from the loop */
+	return pause_set(q, CURLPAUSE_CONT, err);
 }
 
 size_t cm_http_active(const struct cm_http *h)

@@ -38,6 +38,12 @@ struct cm_http_opts {
 	 * answer goes to on_data, not into the buffer (an error answer's still does); a return
 	 * other than n ends the request (an error). NULL: buffered as above. */
 	size_t (*on_data)(const char *p, size_t n, void *data);
+	/* Called once the headers of a 2xx answer have come, before its body (a stream that
+	 * is set up, such as a container's attach). NULL: not called. */
+	void (*on_headers)(void *data);
+	/* TLS client authentication and the CA that signs the server (the Docker Engine's
+	 * DOCKER_CERT_PATH): PEM files, or NULL for none and the system's CA bundle. */
+	const char *ca_file, *cert_file, *key_file;
 };
 
 struct cm_http_resp {
@@ -69,6 +75,10 @@ int cm_http_start(struct cm_http *h, const struct cm_http_opts *o, cm_http_cb cb
                   struct cm_http_req **out, cm_err *err);
 /* Ends a request early; its callback is not called. */
 void cm_http_cancel(struct cm_http_req *req);
+/* Stops delivering a streamed body (on_data may return CURL_WRITEFUNC_PAUSE for the same
+ * effect, the piece it was given coming again after resume), and goes on with it. */
+int cm_http_pause(struct cm_http_req *req, cm_err *err);
+int cm_http_resume(struct cm_http_req *req, cm_err *err);
 /* Requests in flight. */
 size_t cm_http_active(const struct cm_http *h);
 

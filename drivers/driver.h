@@ -86,6 +86,9 @@ struct hs_driver_conf {
 	const char *data_dir;              /* stacks, slugs, dynos' files ($HSUP_DATA_DIR) */
 	const char *stack_manifest;        /* $HSUP_STACK_MANIFEST, or NULL for data_dir's */
 	const char *app_path;              /* abspath: where the release goes ($HSUP_APP_PATH) */
+	/* What names this hsup's state (its release source, in its state directory), or NULL
+	 * (hsup run): the docker driver labels its containers with it. */
+	const char *owner;
 	/* Where a driver says what the user should know (hsup's own log). */
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };

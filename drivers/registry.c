@@ -1,3 +1,4 @@
+#include "drivers/docker_int.h"
 #include "drivers/driver.h"
 #include "drivers/libcontainer_int.h"
 #include "drivers/simple_int.h"
@@ -8,6 +9,7 @@ static const struct hs_driver_ops *const drivers[] = {
     &hs_driver_simple,
     &hs_driver_abspath,
     &hs_driver_libcontainer,
+    &hs_driver_docker,
 };
 
 const struct hs_driver_ops *hs_driver_lookup(const char *name)
@@ -20,7 +22,7 @@ const struct hs_driver_ops *hs_driver_lookup(const char *name)
 
 const char *hs_driver_names(void)
 {
-	return "simple, abspath, libcontainer";
+	return "simple, abspath, libcontainer, docker";
 }
 
 struct hs_build *hs_build_ref(struct hs_build *b)

@@ -3,13 +3,16 @@
 # machine has no init system), in a mount and network namespace of its own, so that its bridge,
 # its mounts and its /run never touch the host's. Processes are the host's (no pid namespace):
 # a test sees its containers' processes. Loaded by the bats files that use it.
-#   dockerd_start DIR   data under DIR, the API at unix://DIR/sock; sets DOCKER_HOST and
+#   dockerd_start DIR [DOCKERD-ARG...]
+#                       data under DIR, the API at unix://DIR/sock (and wherever the further
+#                       arguments say: -H tcp://127.0.0.1:2376 --tlsverify ...); sets DOCKER_HOST and
 #                       DOCKERD_PID, or DOCKERD_SKIP with the reason it cannot run here
 #   dockerd_stop DIR    removes every container, stops dockerd, waits for it
 #   docker_cli ARGS...  the client of the same package, on that dockerd
 
 dockerd_start() {
 	local dir=$1 i
+	shift
 	DOCKERD_SKIP=
 	if ! command -v dockerd >/dev/null; then
 		DOCKERD_SKIP="dockerd is not installed (Debian's docker.io)"
@@ -23,9 +26,10 @@ dockerd_start() {
 		ip link set lo up
 		mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/lock /run/netns
 		[ ! -d /etc/docker ] || mount -t tmpfs -o mode=755 tmpfs /etc/docker
-		exec dockerd --storage-driver=overlay2 --data-root "$1/data" --exec-root /run/docker \
-			--pidfile "$1/pid" -H "unix://$1/sock" --iptables=false --ip-masq=false' \
-		sh "$dir" >"$dir/log" 2>&1 &
+		d=$1; shift
+		exec dockerd --storage-driver=overlay2 --data-root "$d/data" --exec-root /run/docker \
+			--pidfile "$d/pid" -H "unix://$d/sock" --iptables=false --ip-masq=false "$@"' \
+		sh "$dir" "$@" >"$dir/log" 2>&1 &
 	DOCKERD_PID=$!
 	export DOCKER_HOST=unix://$dir/sock
 	for ((i = 0; i < 600; i++)); do

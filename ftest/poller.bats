@@ -16,9 +16,9 @@ setup() {
 	printf 'echo "web says $GREETING in $(pwd) token=${HEROKU_ACCESS_TOKEN:-none}"\nexec sleep 1000\n' \
 		>"$T/slug/app/web.sh"
 	tar -C "$T/slug" -czf "$T/slug1.tgz" ./app
-	# under -d libcontainer (ftest/with-drivers.sh) the app runs on the stack made for the tests
+	# in containers (ftest/with-drivers.sh) the app runs on the stack made for the tests
 	local stack=heroku-22
-	[ "${HSUP_TEST_DRIVER:-simple}" != libcontainer ] || stack=host
+	case ${HSUP_TEST_DRIVER:-simple} in libcontainer | docker) stack=host ;; esac
 	python3 - "$T" "$TOKEN" "$stack" <<-'EOS'
 	import json, sys
 	t, token, stack = sys.argv[1:]
@@ -82,7 +82,7 @@ poller() { # poller FIELD: a field of GET /poller
 # it), or the container's /app.
 app_dir() {
 	case ${HSUP_TEST_DRIVER:-simple} in
-	libcontainer) echo /app ;;
+	libcontainer | docker) echo /app ;;
 	*) echo "$T/data/slugs/slug-[0-9a-f]*" ;;
 	esac
 }

@@ -3,7 +3,8 @@
 #   ftest/with-drivers.sh DRIVER COMMAND...
 # in a mount and a network namespace of its own (nothing mounted or linked outlives it), with
 # loopback up, and for libcontainer a small stack of this host's programs, built and mounted
-# once for the whole run (every hsup of the run finds it mounted and uses it as it is).
+# once for the whole run (every hsup of the run finds it mounted and uses it as it is); for
+# docker, a private dockerd for the run and the same stack, imported by the first hsup.
 set -eu
 driver=$1
 shift
@@ -27,5 +28,26 @@ if [ "$driver" = libcontainer ]; then
 	# UIDs (and so container names and cgroups) no other test's hsup takes at the same time:
 	# reservations are shared through a state directory, and each test has its own
 	export LIBCONTAINER_DYNO_UID_MIN=20000 LIBCONTAINER_DYNO_UID_MAX=20999
+fi
+if [ "$driver" = docker ]; then
+	# a private dockerd for the run (ftest/dockerd.bash), and the stack it imports once: every
+	# test's hsup builds its release on the image the first made (DOCKER_IMAGE_CACHE)
+	work=$(mktemp -d /tmp/hsup-drivers.XXXXXX)
+	# shellcheck source=ftest/dockerd.bash
+	. "$here/dockerd.bash"
+	stack=$(dirname "$HSUP_REAL")/hsup-stack
+	[ -x "$stack" ] || stack=$here/../build/hsup-stack
+	# the first hsup mounted the stack to import it
+	trap 'set +e; dockerd_stop "$work/docker"
+		"$stack" umount -m "$work/manifest.yml" host >/dev/null 2>&1; rm -rf "$work"' EXIT
+	dockerd_start "$work/docker"
+	if [ -n "$DOCKERD_SKIP" ]; then
+		printf '1..1\nok 1 the tests under -d docker # skip %s\n' "$DOCKERD_SKIP"
+		exit 0
+	fi
+	"$stack" host "$work/tree" >/dev/null
+	"$stack" build --manifest "$work/manifest.yml" "$work/tree" host 1 "$work" >/dev/null
+	rm -rf "$work/tree"
+	export HSUP_STACK_MANIFEST=$work/manifest.yml DOCKER_IMAGE_CACHE=1
 fi
 "$@"

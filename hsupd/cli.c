@@ -25,7 +25,7 @@ const char hs_cli_usage[] =
     "  version                print the version\n"
     "\n"
     "Options:\n"
-    "  -d, --dynodriver NAME    simple (default)\n"
+    "  -d, --dynodriver NAME    simple (default), abspath, libcontainer or docker\n"
     "  -a, --app NAME           the application's name\n"
     "      --oneshot            exit when the dynos end instead of restarting them\n"
     "      --start-number N     number of the first dyno of each type (default 1)\n"

@@ -43,6 +43,7 @@ struct daemon {
 	struct hs_driver *others[4]; /* drivers of dynos left by an earlier hsup, when not ours */
 	size_t nothers;
 	struct hs_statedir *statedir;
+	char *owner; /* the state's key in its directory, for the drivers */
 	struct hs_sup *sup;
 	struct hs_ctldir *ctldir;
 	struct hs_poller *poller;
@@ -496,7 +497,11 @@ static int open_statedir(struct daemon *d, cm_err *err)
 	} else {
 		return 0;
 	}
-	return hs_statedir_open(&d->loop, key, source, &d->statedir, err);
+	if (hs_statedir_open(&d->loop, key, source, &d->statedir, err) < 0)
+		return -1;
+	d->owner = xasprintf("%s/%s", d->dconf.state_dir, key);
+	d->dconf.owner = d->owner;
+	return 0;
 }
 
 static int run_daemon(struct daemon *d, cm_err *err)
@@ -562,6 +567,7 @@ static int close_daemon(struct daemon *d)
 		d->others[i]->ops->destroy(d->others[i]);
 	if (d->driver)
 		d->driver->ops->destroy(d->driver);
+	free(d->owner);
 	return d->exit_code;
 }
 

@@ -47,7 +47,7 @@ unit() { # unit BUILD_DIR
 
 # Run against the ASan+UBSan build only, to keep make check short: what they drive is mostly
 # the stacks, slugs and container code, which that build checks more closely.
-ONCE='/(libcontainer|stacks|slug)\.bats$'
+ONCE='/(libcontainer|docker|stacks|slug)\.bats$'
 # Run against the release build only: they test what the Docker image builds (its own hsup), and
 # need the network (debootstrap of the image's base), which the ASan+UBSan run has not.
 RELEASE_ONLY='/docker_image\.bats$'
