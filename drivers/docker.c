@@ -137,18 +137,26 @@ static char *owner_filter(const struct hs_docker_driver *d)
 
 /* Every container of this state made by another instance: SIGTERM to all at once, then each
  * stopped (SIGKILL after the stop timeout) and removed. */
+/* The id of a container of the list that another instance of this state made, or NULL. */
+static const char *leftover(const struct hs_docker_driver *d, json_t *c)
+{
+	const char *id = json_string_value(json_object_get(c, "Id"));
+	json_t *labels = json_object_get(c, "Labels");
+	const char *inst = json_string_value(json_object_get(labels, HS_DOCKER_L_INSTANCE));
+	return id && !(inst && strcmp(inst, d->instance) == 0) ? id : NULL;
+}
+
 static int sweep(struct hs_docker_driver *d, cm_err *err)
 {
 	_cleanup_free_ char *path = owner_filter(d);
 	json_t *list = NULL, *c;
+	const char *id;
 	size_t i, n = 0;
 	if (hs_docker_sync_ok(&d->conn, "GET", path, NULL, -1, 0, &list, err) < 0)
 		return -1;
+	/* all get SIGTERM first, so that their stop timeouts run together */
 	json_array_foreach (list, i, c) {
-		const char *id = json_string_value(json_object_get(c, "Id"));
-		json_t *labels = json_object_get(c, "Labels");
-		const char *inst = json_string_value(json_object_get(labels, HS_DOCKER_L_INSTANCE));
-		if (!id || (inst && strcmp(inst, d->instance) == 0))
+		if (!(id = leftover(d, c)))
 			continue;
 		_cleanup_free_ char *kill = xasprintf("/containers/%s/kill?signal=SIGTERM", id);
 		cm_err ignored;
@@ -156,10 +164,7 @@ static int sweep(struct hs_docker_driver *d, cm_err *err)
 		n++;
 	}
 	json_array_foreach (list, i, c) {
-		const char *id = json_string_value(json_object_get(c, "Id"));
-		json_t *labels = json_object_get(c, "Labels");
-		const char *inst = json_string_value(json_object_get(labels, HS_DOCKER_L_INSTANCE));
-		if (!id || (inst && strcmp(inst, d->instance) == 0))
+		if (!(id = leftover(d, c)))
 			continue;
 		_cleanup_free_ char *stop = xasprintf("/containers/%s/stop?t=%d", id,
 		                                      (int)(d->base.conf.stop_timeout + 0.999));
@@ -244,17 +249,6 @@ static char *image_name(const char *s)
 	return n;
 }
 
-static const struct st_stack *pick_stack(const struct st_manifest *m, const char *name, cm_err *err)
-{
-	if (*name)
-		return st_manifest_find(m, name, NULL, err);
-	for (size_t i = 0; i < m->n; i++)
-		if (m->stacks[i].primary)
-			return &m->stacks[i];
-	cm_err_set(err, ENOENT, "the release names no Stack and %s has no primary stack", m->path);
-	return NULL;
-}
-
 static int image_exists(struct hs_docker_driver *d, const char *ref, cm_err *err)
 {
 	_cleanup_free_ char *path = xasprintf("/images/%s/json", ref);
@@ -313,7 +307,7 @@ static int stack_image(struct hs_docker_driver *d, const char *name, char **ref,
 	_cleanup_manifest_ struct st_manifest *m = NULL;
 	if (st_manifest_load(d->manifest, &m, err) < 0)
 		return -1;
-	const struct st_stack *s = pick_stack(m, name, err);
+	const struct st_stack *s = st_manifest_pick(m, name, err);
 	if (!s)
 		return -1;
 	_cleanup_free_ char *repo = image_name(s->name);

@@ -129,33 +129,12 @@ static int lcd_create(const struct hs_driver_conf *conf, struct hs_driver **out,
 /* ---- building a release ---- */
 
 /* The stack a release names; a release naming none runs on the manifest's one primary. */
-static const struct st_stack *pick_stack(const struct st_manifest *m, const char *name, cm_err *err)
-{
-	if (*name)
-		return st_manifest_find(m, name, NULL, err);
-	const struct st_stack *only = NULL;
-	for (size_t i = 0; i < m->n; i++)
-		if (m->stacks[i].primary) {
-			if (only)
-				return cm_err_set(err, EINVAL,
-				                  "the release names no Stack and %s has several "
-				                  "primary stacks",
-				                  m->path),
-				       NULL;
-			only = &m->stacks[i];
-		}
-	if (!only)
-		cm_err_set(err, ENOENT, "the release names no Stack and %s has no primary stack",
-		           m->path);
-	return only;
-}
-
 static int stack_rootfs(struct lcd_driver *d, const char *name, char **rootfs, cm_err *err)
 {
 	_cleanup_manifest_ struct st_manifest *m = NULL;
 	if (st_manifest_load(d->manifest, &m, err) < 0)
 		return -1;
-	const struct st_stack *s = pick_stack(m, name, err);
+	const struct st_stack *s = st_manifest_pick(m, name, err);
 	if (!s)
 		return -1;
 	struct st_fetch_opts fo = ST_FETCH_OPTS_INIT;

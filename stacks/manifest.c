@@ -674,3 +674,24 @@ char *st_manifest_format(const struct st_manifest *m)
 	yaml_emitter_delete(&em);
 	return o.data ? o.data : xstrdup("");
 }
+
+const struct st_stack *st_manifest_pick(const struct st_manifest *m, const char *name, cm_err *err)
+{
+	if (*name)
+		return st_manifest_find(m, name, NULL, err);
+	const struct st_stack *only = NULL;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->stacks[i].primary) {
+			if (only)
+				return cm_err_set(err, EINVAL,
+				                  "the release names no Stack and %s has several "
+				                  "primary stacks",
+				                  m->path),
+				       NULL;
+			only = &m->stacks[i];
+		}
+	if (!only)
+		cm_err_set(err, ENOENT, "the release names no Stack and %s has no primary stack",
+		           m->path);
+	return only;
+}

@@ -58,6 +58,9 @@ void st_manifest_freep(struct st_manifest **m);
  * entry); else that exact version. An unknown stack is an error naming it and the manifest. */
 const struct st_stack *st_manifest_find(const struct st_manifest *m, const char *name,
                                         const char *version, cm_err *err);
+/* The stack a release names, or, when it names none (""), the manifest's one primary stack
+ * (none, or several, is an error that says so). */
+const struct st_stack *st_manifest_pick(const struct st_manifest *m, const char *name, cm_err *err);
 
 /* The manifest as YAML (every field, in the table's order); owned by the caller. */
 char *st_manifest_format(const struct st_manifest *m);
