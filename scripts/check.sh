@@ -3,8 +3,10 @@
 #   unit tests (cmocka) of the release and the ASan+UBSan builds,
 #   functional tests (bats) driving build/hsup, the daemon's ones again under -d abspath and
 #   -d libcontainer, and meanwhile the ASan+UBSan hsup (the slowest ones, which drive tools and
-#   containers more than the daemon, once: with the ASan+UBSan build),
-#   every fuzz target (fuzz/fuzz_*.c) for a short time from its checked-in corpus,
+#   containers more than the daemon, once: with the ASan+UBSan build) and hsup's Docker image
+#   (built, then run by a private dockerd),
+#   every fuzz target (fuzz/fuzz_*.c) for a short time from its checked-in corpus (beside the
+#   driver runs),
 #   the clang-format check.
 set -u
 cd "$(dirname "$0")/.."
@@ -48,15 +50,16 @@ unit() { # unit BUILD_DIR
 # Run against the ASan+UBSan build only, to keep make check short: what they drive is mostly
 # the stacks, slugs and container code, which that build checks more closely.
 ONCE='/(libcontainer|docker|stacks|slug)\.bats$'
-# Run against the release build only: they test what the Docker image builds (its own hsup), and
-# need the network (debootstrap of the image's base), which the ASan+UBSan run has not.
-RELEASE_ONLY='/docker_image\.bats$'
+# Run on their own, beside the others (docker_image below): they test what the Docker image
+# builds (its own hsup), and need the network (debootstrap of the image's base), which the
+# ASan+UBSan run has not.
+APART='/docker_image\.bats$'
 
 functional() { # functional HSUP_BINARY NSINIT_BINARY [all]
 	echo "# functional: $1"
 	# shellcheck disable=SC2046
 	HSUP=$1 bats --tap $(ls ftest/*.bats | grep -v '/nsinit' |
-		if [ "${3:-}" = all ]; then grep -Ev "$RELEASE_ONLY"; else grep -Ev "$ONCE"; fi) >"$log" 2>&1
+		grep -Ev "$APART" | if [ "${3:-}" = all ]; then cat; else grep -Ev "$ONCE"; fi) >"$log" 2>&1
 	after_bats $?
 	# The runtime's tests mount and unshare: they run in a mount namespace of their own, so
 	# nothing they mount can outlive them on the host.
@@ -81,6 +84,14 @@ drivers() { # drivers HSUP_BINARY
 		HSUP=$1 ftest/with-drivers.sh "$d" bats --tap --filter-tags drivers $files >"$log" 2>&1
 		after_bats $?
 	done
+}
+
+# hsup's Docker image, built from this tree and run (ftest/docker_image.bats): mostly waiting on
+# debootstrap and dockerd, so it runs beside the other phases.
+docker_image() { # docker_image HSUP_BINARY
+	echo "# functional, the Docker image: $1"
+	HSUP=$1 bats --tap ftest/docker_image.bats >"$log" 2>&1
+	after_bats $?
 }
 
 after_bats() { # after_bats EXIT_CODE
@@ -125,33 +136,59 @@ timed() {
 	echo "# $* took $((SECONDS - start)) s"
 }
 
-# The ASan+UBSan functional tests run beside the others, in a network namespace of their own
-# (their dynos' ports cannot meet the others'), to keep make check short: most of the tests'
-# time is waiting, not computing.
-if [ "${1:-}" = asan-functional ]; then
+# Some phases run beside the others, each as this script run again in a mode of its own with
+# its output in a file of its own, to keep make check short: most of the tests' time is
+# waiting, not computing. The ASan+UBSan functional tests run in a network namespace of their
+# own (their dynos' ports cannot meet the others').
+case "${1:-}" in
+asan-functional)
 	ip link set lo up
 	timed functional build/asan/hsup build/asan/nsinit all
 	exit 0
-fi
-asan_out=$(mktemp) asan_pid=
-trap 'rm -f "$log" "$asan_out"; [ -z "$asan_pid" ] || kill "$asan_pid" 2>/dev/null' EXIT
-if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
-	unshare -n "$0" asan-functional >"$asan_out" 2>&1 &
-	asan_pid=$!
-fi
+	;;
+docker-image)
+	timed docker_image build/hsup
+	exit 0
+	;;
+fuzz-only)
+	timed fuzz
+	exit 0
+	;;
+esac
+declare -A side_pid=() side_out=()
+# beside MODE [unshare -n]: starts this script in MODE in the background
+beside() {
+	side_out[$1]=$(mktemp)
+	"${@:2}" "$0" "$1" >"${side_out[$1]}" 2>&1 &
+	side_pid[$1]=$!
+}
+# joined MODE: waits for it and counts what it said
+joined() {
+	wait "${side_pid[$1]}"
+	cp "${side_out[$1]}" "$log"
+	rm -f "${side_out[$1]}"
+	unset "side_pid[$1]"
+	count
+}
+trap 'rm -f "$log" "${side_out[@]}"; [ ${#side_pid[@]} -eq 0 ] || kill "${side_pid[@]}" 2>/dev/null' EXIT
+root=
+[ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null && root=1
+[ -z "$root" ] || beside asan-functional unshare -n
+[ -z "$root" ] || beside docker-image
 
 timed unit build/release
 timed unit build/asan
 timed functional build/hsup build/nsinit
+beside fuzz-only
 timed drivers build/hsup
-if [ -n "$asan_pid" ]; then
-	wait "$asan_pid"
-	cp "$asan_out" "$log"
-	count
+if [ -n "$root" ]; then
+	joined asan-functional
+	joined docker-image
 else
 	timed functional build/asan/hsup build/asan/nsinit all
+	timed docker_image build/hsup
 fi
-timed fuzz
+joined fuzz-only
 format
 
 line="$pass passed, $fail failed"
