@@ -55,34 +55,26 @@ teardown_file() {
 	[ -z "${DK:-}" ] || dockerd_stop "$DK"
 }
 
+eval "$(declare -f setup | sed '1s/setup/helpers_setup/')"
+eval "$(declare -f teardown | sed '1s/teardown/helpers_teardown/')"
+
 setup() {
 	[ "$(id -u)" = 0 ] || skip "dockerd and loop mounts need root"
 	[ -z "$DOCKERD_SKIP" ] || skip "$DOCKERD_SKIP"
-	T=$(mktemp -d /tmp/hsup-docker.XXXXXX)
-	CTL=$T/ctl SOCK=$T/sock
-	mkdir -p "$CTL" "$T/slug/app"
-	export HSUP_CONTROL_DIR=$CTL HSUP_STATE_DIR=$T/state HSUP_DATA_DIR=$T/data
+	helpers_setup
+	mkdir -p "$T/slug/app"
 	export HSUP_STACK_MANIFEST=$STACKS/manifest.yml
-	unset HSUP_CONTROL_SOCKET HEROKU_ACCESS_TOKEN DOCKER_IMAGE_CACHE
-	HSUP_PID=
+	unset DOCKER_IMAGE_CACHE
 }
 
+# helpers.bash's, then whatever containers the test left
 teardown() {
-	local rc=0
-	if [ -n "$HSUP_PID" ] && kill -0 "$HSUP_PID" 2>/dev/null; then
-		kill -TERM "$HSUP_PID" 2>/dev/null || true
-		for _ in $(seq 100); do kill -0 "$HSUP_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$HSUP_PID" 2>/dev/null || true
-		wait "$HSUP_PID" 2>/dev/null || rc=$?
-	fi
-	local ids
+	local rc=0 ids
+	helpers_teardown || rc=$?
 	ids=$(docker_cli ps -aq 2>/dev/null)
 	# shellcheck disable=SC2086
 	[ -z "$ids" ] || docker_cli rm -f $ids >/dev/null 2>&1
-	check_clean_exit "$rc"
-	local clean=$?
-	rm -rf "$T"
-	return "$clean"
+	return "$rc"
 }
 
 # hsup -d docker in a mount namespace of its own; $! is hsup (unshare execs it).
