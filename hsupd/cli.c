@@ -50,6 +50,7 @@ const char hs_cli_usage[] =
     "                         (when HSUP_CONTROL_DIR is not set)\n"
     "  HEROKU_API_URL         default for --api-url\n"
     "  HSUP_POLL_INTERVAL     default for --poll-interval\n"
+    "  HSUP_API_TIMEOUT       seconds a request to the API may take (default 30)\n"
     "  HSUP_LOGPLEX_URL       default for --logplex-url\n"
     "  HSUP_LOGPLEX_BUFFER    bytes of dyno logs held for logplex (default 8M; k, M)\n"
     "  HSUP_LOGPLEX_FLUSH_TIMEOUT  seconds to deliver them at exit (default 5)\n";
