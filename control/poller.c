@@ -29,14 +29,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define API_MAX_BODY     (8u << 20)
-#define SLUG_MAX_BYTES   (4ULL << 30)     /* when the API gives no size */
-#define SLUG_TIMEOUT_MS  (30 * 60 * 1000) /* a trickle must not hold the poller for ever */
-#define BACKOFF_BASE_MS  1000
-#define BACKOFF_MAX_MS   300000
-#define RATELIMIT_LOW    100   /* RateLimit-Remaining under which polling slows... */
-#define SLOW_INTERVAL_MS 60000 /* ...to at most once a minute */
-#define ACCEPT           "Accept: application/vnd.heroku+json; version=3"
+#define API_MAX_BODY      (8u << 20)
+#define SLUG_MAX_BYTES    (4ULL << 30)     /* when the API gives no size */
+#define SLUG_TIMEOUT_MS   (30 * 60 * 1000) /* a trickle must not hold the poller for ever */
+#define BACKOFF_BASE_MS   1000
+#define BACKOFF_MAX_MS    300000
+#define RETRY_AFTER_MAX_S 3600  /* a server's Retry-After, believed up to an hour */
+#define RATELIMIT_LOW     100   /* RateLimit-Remaining under which polling slows... */
+#define SLOW_INTERVAL_MS  60000 /* ...to at most once a minute */
+#define ACCEPT            "Accept: application/vnd.heroku+json; version=3"
 
 enum step {
 	STEP_IDLE,
@@ -638,7 +639,9 @@ static void cycle_failed(struct hs_poller *p)
 		ms *= 2;
 	ms = jitter(ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS);
 	if (p->retry_after > 0)
-		ms = (uint64_t)p->retry_after * 1000;
+		ms = (uint64_t)(p->retry_after < RETRY_AFTER_MAX_S ? p->retry_after
+		                                                   : RETRY_AFTER_MAX_S) *
+		     1000;
 	if (p->c.give_up_after && p->failures >= p->c.give_up_after && p->c.failed) {
 		p->step = STEP_IDLE;
 		return p->c.failed(p->err.msg, p->c.data);

@@ -355,3 +355,12 @@ app_dir() {
 	[ "$status" = 1 ]
 	[[ "$output" == *"build: the Heroku API refused the access token (401)"* ]]
 }
+
+@test "poller: a Retry-After of days is believed for an hour at most" {
+	edit 'd["faults"] = [{"id": "rl", "path": "^/apps/myapp/releases$", "times": 1, "status": 429, "retry_after": 500000}]'
+	follow
+	wait_for '[ "$(poller failures)" = 1 ]'
+	wait_for '[ "$(poller state)" = idle ]'
+	next=$(poller next_poll_in_ms)
+	[ "$next" -gt 3500000 ] && [ "$next" -le 3600000 ]
+}
