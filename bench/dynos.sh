@@ -177,23 +177,23 @@ inner_cleanup() {
 # What hsup -d docker left at the run's dockerd once it has stopped: its containers (it removes
 # them as it stops) are named in the summary; then they and its images (hsup-release/*, which it
 # keeps while a release uses them, and hsup-stack/*) are removed, before dockerd stops.
-docker_leftovers() {
+docker_leftovers() { # each call bounded: a dockerd that hangs must not hang the cleanup
 	local c i
-	c=$("${DOCKER[@]}" ps -aq --filter label=hsup.dyno 2>/dev/null || true)
+	c=$(timeout 60 "${DOCKER[@]}" ps -aq --filter label=hsup.dyno 2>/dev/null || true)
 	if [ -n "$c" ]; then
 		echo "hsup -d docker's containers left: $(echo "$c" | wc -l)" |
 			tee -a "$RESULTS/summary.txt" >&2
 		# shellcheck disable=SC2086
-		"${DOCKER[@]}" rm -f $c >/dev/null 2>&1 || true
+		timeout 60 "${DOCKER[@]}" rm -f $c >/dev/null 2>&1 || true
 	fi
-	i=$("${DOCKER[@]}" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null |
+	i=$(timeout 60 "${DOCKER[@]}" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null |
 		grep -E '^hsup-(release|stack)/' || true)
 	# shellcheck disable=SC2086
-	[ -z "$i" ] || "${DOCKER[@]}" rmi -f $i >/dev/null 2>&1 || true
-	i=$("${DOCKER[@]}" images -q --filter dangling=true 2>/dev/null || true)
+	[ -z "$i" ] || timeout 60 "${DOCKER[@]}" rmi -f $i >/dev/null 2>&1 || true
+	i=$(timeout 60 "${DOCKER[@]}" images -q --filter dangling=true 2>/dev/null || true)
 	# shellcheck disable=SC2086
-	[ -z "$i" ] || "${DOCKER[@]}" rmi -f $i >/dev/null 2>&1 || true
-	c=$("${DOCKER[@]}" images --format '{{.Repository}}' 2>/dev/null | grep -c -E '^hsup-(release|stack)/' || true)
+	[ -z "$i" ] || timeout 60 "${DOCKER[@]}" rmi -f $i >/dev/null 2>&1 || true
+	c=$(timeout 60 "${DOCKER[@]}" images --format '{{.Repository}}' 2>/dev/null | grep -c -E '^hsup-(release|stack)/' || true)
 	[ "${c:-0}" = 0 ] || echo "hsup's images that could not be removed: $c" >&2
 }
 
