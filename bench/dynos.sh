@@ -1,11 +1,13 @@
 #!/bin/bash
-# The container dynos' benchmark (-d libcontainer), against crun and docker in the same run:
+# The container dynos' benchmark (-d libcontainer and -d docker), against crun and docker in
+# the same run:
 #
 #   1. per-dyno start (scale web 0->1 through the control socket until the dyno's command runs
-#      in its container) and stop (scale to 0 until it is gone), hsup, crun and docker
-#      interleaved, REPS times each
+#      in its container) and stop (scale to 0 until it is gone), hsup -d libcontainer, hsup
+#      -d docker (at the run's own dockerd), crun and `docker run` interleaved, REPS times each
 #   2. the same start with a 1 MB and a 200 MB slug (two hsups, one release each)
-#   3. a formation of 100 container dynos: until all run, and hsup's VmRSS with them
+#   3. a formation of 100 container dynos: until all run, and hsup's VmRSS with them, for
+#      -d libcontainer and for -d docker
 #
 #   bench/dynos.sh                  as root; `make bench-dynos` installs and builds what it needs
 #   BENCH_QUICK=1 bench/dynos.sh    a smoke run (fewer repetitions)
@@ -13,7 +15,8 @@
 # Everything runs in a network and a mount namespace of its own, with a private /run and
 # /etc/docker, and in cgroups of its own (named $TAG): nothing it makes is seen from the host,
 # and on any exit, Ctrl-C included, what is left is stopped and removed and the rest checked
-# (no process, mount, loop device, cgroup or veth may outlive it; the summary says if any did).
+# (no process, mount, loop device, cgroup or veth may outlive it, nor a container or an image of
+# hsup's at the run's dockerd; the summary says if any did).
 # bench/dynos_bench.py does the measuring and prints the summary, also written to
 # $BENCH_RESULTS/<date>/summary.txt with every sample in raw.tsv. Nothing is asserted.
 set -eu -o pipefail
@@ -38,6 +41,7 @@ UID_MIN=40000 UID_MAX=40999
 # hsup's state where its default is, on tmpfs (the run's own /run); its data directory on
 # the disk, in $WORK, as /var/lib/hsup would be
 STATE=/run/hsup-bench
+STATE_DOCKER=/run/hsup-bench-docker # the -d docker hsup's
 CRUN_ROOT=/run/crun-bench # crun's state, where its default is (/run/crun)
 
 log() { printf '%s\n' "$*" >&2; }
@@ -152,6 +156,7 @@ inner_cleanup() {
 		m=$("${DOCKER[@]}" ps -aq --filter "name=hsup-bench" 2>/dev/null || true)
 		# shellcheck disable=SC2086
 		[ -z "$m" ] || "${DOCKER[@]}" rm -f $m >/dev/null 2>&1 || true
+		docker_leftovers
 		kill -TERM "$DOCKERD_PID" 2>/dev/null || true
 		for ((i = 0; i < 600; i++)); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.05; done
 		kill -KILL "$DOCKERD_PID" 2>/dev/null || true
@@ -169,6 +174,29 @@ inner_cleanup() {
 		sort -rn | cut -d' ' -f2- | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	exit "$rc"
 }
+# What hsup -d docker left at the run's dockerd once it has stopped: its containers (it removes
+# them as it stops) are named in the summary; then they and its images (hsup-release/*, which it
+# keeps while a release uses them, and hsup-stack/*) are removed, before dockerd stops.
+docker_leftovers() { # each call bounded: a dockerd that hangs must not hang the cleanup
+	local c i
+	c=$(timeout 60 "${DOCKER[@]}" ps -aq --filter label=hsup.dyno 2>/dev/null || true)
+	if [ -n "$c" ]; then
+		echo "hsup -d docker's containers left: $(echo "$c" | wc -l)" |
+			tee -a "$RESULTS/summary.txt" >&2
+		# shellcheck disable=SC2086
+		timeout 60 "${DOCKER[@]}" rm -f $c >/dev/null 2>&1 || true
+	fi
+	i=$(timeout 60 "${DOCKER[@]}" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null |
+		grep -E '^hsup-(release|stack)/' || true)
+	# shellcheck disable=SC2086
+	[ -z "$i" ] || timeout 60 "${DOCKER[@]}" rmi -f $i >/dev/null 2>&1 || true
+	i=$(timeout 60 "${DOCKER[@]}" images -q --filter dangling=true 2>/dev/null || true)
+	# shellcheck disable=SC2086
+	[ -z "$i" ] || timeout 60 "${DOCKER[@]}" rmi -f $i >/dev/null 2>&1 || true
+	c=$(timeout 60 "${DOCKER[@]}" images --format '{{.Repository}}' 2>/dev/null | grep -c -E '^hsup-(release|stack)/' || true)
+	[ "${c:-0}" = 0 ] || echo "hsup's images that could not be removed: $c" >&2
+}
+
 MEASURE_PID=
 stop_measuring() {
 	[ -z "$MEASURE_PID" ] || { kill -TERM "$MEASURE_PID" 2>/dev/null; wait "$MEASURE_PID" || true; }
@@ -229,16 +257,19 @@ slug() { # slug MB: the path of a slug of MB megabytes (gzipped), made if missin
 	echo "$f"
 }
 
-# start_hsup NAME SLUG: an hsup whose release runs the marked command as web, 0 of them yet
+# start_hsup NAME SLUG [DRIVER]: an hsup (-d libcontainer unless DRIVER says) whose release
+# runs the marked command as web, 0 of them yet; -d docker's at the run's dockerd
 start_hsup() {
-	local d=$WORK/$1
+	local d=$WORK/$1 driver=${3:-libcontainer} state=$STATE
+	[ "$driver" = libcontainer ] || state=$STATE_DOCKER
 	mkdir -p "$d/ctl"
 	printf '{"Version": 1, "Slug": "%s", "Processes": [{"Type": "web", "Quantity": 0, "Args": ["exec sleep %s"]}]}\n' \
 		"$2" "$MARK_SECS" >"$d/ctl/new"
-	HSUP_CONTROL_DIR=$d/ctl HSUP_STATE_DIR=$STATE HSUP_DATA_DIR=$d/data \
+	HSUP_CONTROL_DIR=$d/ctl HSUP_STATE_DIR=$state HSUP_DATA_DIR=$d/data \
 		HSUP_STACK_MANIFEST=$WORK/stacks/manifest.yml \
 		LIBCONTAINER_DYNO_UID_MIN=$UID_MIN LIBCONTAINER_DYNO_UID_MAX=$UID_MAX \
-		"$HSUP" -d libcontainer start -s "$d/sock" >"$d/out" 2>"$d/err" &
+		DOCKER_HOST=unix://$WORK/docker/sock \
+		"$HSUP" -d "$driver" start -s "$d/sock" >"$d/out" 2>"$d/err" &
 	HSUP_PIDS+=($!)
 }
 
@@ -277,7 +308,8 @@ start_dockerd() {
 	export DOCKER_CONFIG=$d/config
 	log "starting dockerd (overlay2, data in $d)"
 	"$dockerd" --storage-driver=overlay2 --data-root "$d/data" --exec-root /run/docker-bench \
-		--pidfile "$d/pid" -H "unix://$d/sock" --iptables=false >"$d/log" 2>&1 &
+		--pidfile "$d/pid" -H "unix://$d/sock" --iptables=false --cgroup-parent docker \
+		>"$d/log" 2>&1 &
 	DOCKERD_PID=$!
 	DOCKER=("$cli" -H "unix://$d/sock")
 	for ((i = 0; i < 300; i++)); do
@@ -297,6 +329,15 @@ start_dockerd() {
 		return 0
 	fi
 	DOCKER_VERSION="docker $("${DOCKER[@]}" version --format '{{.Server.Version}}' 2>/dev/null)"
+	# hsup -d docker, with the 1 MB slug: its release becomes an image (the stack imported,
+	# the slug added and committed) before it is loaded
+	log "starting hsup -d docker with the 1 MB slug (its stack and release images)"
+	start_hsup hsupd "$1" docker
+	HSUPD_PID=${HSUP_PIDS[-1]}
+	if ! wait_loaded hsupd; then
+		DOCKERD_SKIP="hsup -d docker's release was not loaded: $(cat "$WORK/hsupd/ctl/last_error" 2>/dev/null || tail -1 "$WORK/hsupd/err")"
+		return 0
+	fi
 }
 
 slug_info() { # slug_info SLUG TREE: its size and what it unpacks to
@@ -333,13 +374,16 @@ main() {
 	else
 		CRUN_SKIP="crun is not installed"
 	fi
-	DOCKER_SKIP='' DOCKER_VERSION=''
-	start_dockerd
+	DOCKER_SKIP='' DOCKER_VERSION='' DOCKERD_SKIP='' HSUPD_PID=''
+	start_dockerd "$one"
+	[ -z "$DOCKER_SKIP" ] || DOCKERD_SKIP="no dockerd: $DOCKER_SKIP"
 	HSUP_STATE=$STATE DOCKER_IMAGE=$TAG:1 DOCKER_CLI="${DOCKER[*]}" CGROUP_REL=$TAG
 	HSUP1_SOCK=$WORK/hsup1/sock HSUP1_PID=${HSUP_PIDS[0]} HSUP1_DATA=$WORK/hsup1/data
 	HSUP200_SOCK=$WORK/hsup200/sock HSUP200_PID=${HSUP_PIDS[1]} HSUP200_DATA=$WORK/hsup200/data
 	HSUP1_CTL=$WORK/hsup1/ctl HSUP1_SLUG_PATH=$one HSUP1_SLUG="1 MB"
 	HSUP200_CTL=$WORK/hsup200/ctl HSUP200_SLUG_PATH=$two HSUP200_SLUG="200 MB"
+	HSUPD_SOCK=$WORK/hsupd/sock HSUPD_DATA=$WORK/hsupd/data HSUPD_CTL=$WORK/hsupd/ctl
+	HSUPD_SLUG_PATH=$one HSUPD_STATE=$STATE_DOCKER DOCKERD_SOCK=$WORK/docker/sock
 	SLUGS_INFO="$(slug_info "$one" "$WORK"/hsup1/data/slugs/slug-*), $(slug_info "$two" "$WORK"/hsup200/data/slugs/slug-*)"
 	HSUP_VERSION="$("$HSUP" version) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 	MACHINE=$(machine)
@@ -349,7 +393,8 @@ main() {
 		HSUP_STATE DOCKER_IMAGE DOCKER_CLI CGROUP_REL HSUP_VERSION MACHINE CPUACCT_OURS \
 		HSUP1_SOCK HSUP1_PID HSUP1_DATA HSUP1_CTL HSUP1_SLUG_PATH HSUP1_SLUG \
 		HSUP200_SOCK HSUP200_PID HSUP200_DATA HSUP200_CTL HSUP200_SLUG_PATH HSUP200_SLUG \
-		SLUGS_INFO
+		SLUGS_INFO HSUPD_SOCK HSUPD_PID HSUPD_DATA HSUPD_CTL HSUPD_SLUG_PATH HSUPD_STATE \
+		DOCKERD_SOCK DOCKERD_SKIP
 	log "measuring: $REPS rounds of start and stop, then the formation of 100"
 	# crun 1.8 refuses this host's hybrid cgroups: its containers are made where the v2 mount
 	# is not (DESIGN §5)
@@ -365,9 +410,11 @@ main() {
 # What the hsups said beyond the expected lines, for the summary: errors show here.
 hsup_said() {
 	local n f lines
-	for n in hsup1 hsup200; do
+	for n in hsup1 hsup200 hsupd; do
 		f=$WORK/$n/err
-		lines=$(grep -v -E 'hsup \| (loaded release v[0-9]+ from|[a-z]+\.[0-9]+ (started \(pid [0-9]+\)|was killed by signal 15 \(Terminated\))$)' "$f" || true)
+		[ -f "$f" ] || continue
+		# -d docker's dynos end with their command's status, 143 (SIGTERM), forwarded by the init
+		lines=$(grep -v -E 'hsup \| (loaded release v[0-9]+ from|importing stack [^ ]+ into docker$|[a-z]+\.[0-9]+ (started \(pid [0-9]+\)|was killed by signal 15 \(Terminated\)|exited with code 143)$)' "$f" || true)
 		[ -n "$lines" ] || continue
 		{
 			echo

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 
 ENV = os.environ
 WAITN = ENV["WAITN"]
@@ -128,12 +129,14 @@ def status_kb(pid, field="VmRSS"):
 
 # ---- hsup, through its control API ----
 
-def api(sock, method, path, body=None):
+def api(sock, method, path, body=None, http="1.1"):
+    """A call on a unix socket; HTTP/1.0 for dockerd's, whose longer answers would be chunked
+    in 1.1."""
     data = json.dumps(body).encode() if body is not None else b""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(sock)
-        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: hsup\r\nConnection: close\r\n"
+        s.sendall(f"{method} {path} HTTP/{http}\r\nHost: hsup\r\nConnection: close\r\n"
                   f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
         chunks = []
         while True:
@@ -209,6 +212,25 @@ class Hsup:
 
     def fds(self):
         return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+
+class HsupDocker(Hsup):
+    """hsup -d docker, at the run's dockerd: its dynos are gone once dockerd has no container
+    of its label left (hsup removes each once its dyno has ended and its output is read)."""
+
+    def __init__(self, name, prefix):
+        self.name = name
+        self.sock = ENV[prefix + "_SOCK"]
+        self.pid = int(ENV[prefix + "_PID"])
+        self.ctl = ENV[prefix + "_CTL"]
+        self.slug = ENV[prefix + "_SLUG_PATH"]
+        self.dockerd = ENV["DOCKERD_SOCK"]
+        self.version = 1
+
+    def all_removed(self):
+        q = urllib.parse.quote(json.dumps({"label": ["hsup.dyno"]}))
+        return not api(self.dockerd, "GET", f"/containers/json?all=1&filters={q}",
+                       http="1.0")
 
 
 # ---- crun: an equivalent bundle, set up as a dyno is ----
@@ -395,22 +417,25 @@ def memory(h, when):
     record(f"fds.{when}", h.fds())
 
 
-def formation(h):
+def formation(h, sfx="", timeout=120):
+    """FORMATION_REPS times: scale web to FORMATION_N and back to 0; sfx names the samples
+    (formation<sfx>.up, rss.formation<sfx>, ...), "" for -d libcontainer."""
     n = FORMATION_N
+    f = "formation" + sfx
     for rep in range(FORMATION_REPS):
-        ms, _ = timed(lambda: h.scale(n), n, timeout=120)
-        record("formation.up", ms)
-        wait_until(lambda: h.started(n), 60, f"{h.name}: {n} dynos started")
+        ms, _ = timed(lambda: h.scale(n), n, timeout=timeout)
+        record(f"{f}.up", ms)
+        wait_until(lambda: h.started(n), timeout, f"{h.name}: {n} dynos started")
         time.sleep(1)  # what the starts left behind settles: the RSS of a steady formation
-        memory(h, "formation")
-        ms, t0 = timed(lambda: h.scale(0), 0, down=True, timeout=120)
-        record("formation.down", ms)
-        wait_until(h.all_removed, 120, f"{h.name}: {n} containers removed")
-        record("formation.removed", since_ms(t0))
-        log(f"formation {rep + 1}/{FORMATION_REPS}: {n} up in "
-            f"{SAMPLES['formation.up'][-1]:.0f} ms, down in {ms:.0f} ms, all removed in "
-            f"{SAMPLES['formation.removed'][-1]:.0f} ms; hsup VmRSS "
-            f"{SAMPLES['rss.formation'][-1]:.0f} kB (RssAnon {SAMPLES['anon.formation'][-1]:.0f}),"
+        memory(h, f)
+        ms, t0 = timed(lambda: h.scale(0), 0, down=True, timeout=timeout)
+        record(f"{f}.down", ms)
+        wait_until(h.all_removed, timeout, f"{h.name}: {n} containers removed")
+        record(f"{f}.removed", since_ms(t0))
+        log(f"{h.name}: formation {rep + 1}/{FORMATION_REPS}: {n} up in "
+            f"{SAMPLES[f + '.up'][-1]:.0f} ms, down in {ms:.0f} ms, all removed in "
+            f"{SAMPLES[f + '.removed'][-1]:.0f} ms; hsup VmRSS "
+            f"{SAMPLES['rss.' + f][-1]:.0f} kB (RssAnon {SAMPLES['anon.' + f][-1]:.0f}),"
             f" {status_kb(h.pid, 'RssAnon')} kB RssAnon once they are removed")
 
 
@@ -479,12 +504,15 @@ def section_per_dyno(systems):
         yield (f"   {label:26} {fmt(median('start.' + key)):>12} "
                f"{fmt(p90('start.' + key)):>7} {fmt(median('stop.' + key)):>11} "
                f"{fmt(p90('stop.' + key)):>6} {fmt(median('removed.' + key)):>8}")
-    hs, hstop = median("start.hsup1"), median("stop.hsup1")
-    for key, label, _ in systems:
-        if not key.startswith("hsup"):
-            yield (f"   hsup (1 MB) / {label}: start {ratio(hs, median('start.' + key))} "
-                   f"(p90 {ratio(p90('start.hsup1'), p90('start.' + key))}), stop "
-                   f"{ratio(hstop, median('stop.' + key))}")
+    for h, hl in (("hsup1", "hsup (1 MB)"), ("hsupd", "hsup -d docker")):
+        if not SAMPLES.get("start." + h):
+            continue
+        hs, hstop = median("start." + h), median("stop." + h)
+        for key, label, _ in systems:
+            if not key.startswith("hsup") or (h == "hsupd" and key == "hsup1"):
+                yield (f"   {hl} / {label}: start {ratio(hs, median('start.' + key))} "
+                       f"(p90 {ratio(p90('start.' + h), p90('start.' + key))}), stop "
+                       f"{ratio(hstop, median('stop.' + key))}")
     yield ("   removed: from the stop request until the container, its mounts, network and "
            "directory are gone (median)")
     yield "   how each is started and stopped:"
@@ -522,6 +550,22 @@ def section_formation():
     yield (f"   hsup's open files: {fmt(median('fds.idle'), 0)} before, "
            f"{fmt(median('fds.formation'), 0)} with {n} dynos, {fmt(median('fds.after'), 0)} "
            f"after")
+    if not SAMPLES.get("formation_docker.up"):
+        return
+    yield (f"   The same with hsup -d docker (1 MB slug; {n} containers of the run's dockerd), "
+           f"ms, median of {len(SAMPLES['formation_docker.up'])} (min-max)")
+    for key, label in (("up", f"until all {n} commands run"),
+                       ("down", "scale to 0 until none runs"),
+                       ("removed", "scale to 0 until every container is removed")):
+        yield (f"   {label:46} {fmt(median('formation_docker.' + key), 0):>7} "
+               f"({spread('formation_docker.' + key)})")
+    yield (f"   hsup -d docker's own memory, VmRSS (RssAnon) kB: "
+           f"{fmt(median('rss.idle_docker'), 0)} ({fmt(median('anon.idle_docker'), 0)}) with "
+           f"no dyno before the runs; {fmt(median('rss.formation_docker'), 0)} "
+           f"({fmt(median('anon.formation_docker'), 0)}) with {n} dynos; "
+           f"{fmt(median('rss.after_docker'), 0)} ({fmt(median('anon.after_docker'), 0)}) with "
+           f"none after; open files {fmt(median('fds.idle_docker'), 0)}, "
+           f"{fmt(median('fds.formation_docker'), 0)}, {fmt(median('fds.after_docker'), 0)}")
 
 
 def section_goals():
@@ -546,6 +590,13 @@ def summary(systems, others, load0, load1):
 
 
 def peers(systems):
+    if ENV.get("DOCKERD_SKIP"):
+        warn(f"no hsup -d docker column: {ENV['DOCKERD_SKIP']}")
+    else:
+        systems.append(("hsupd", "hsup -d docker, 1 MB slug", HsupDocker(
+            "hsup -d docker", "HSUPD"), (
+            "the same scale, to an hsup -d docker at the run's dockerd (its release an image: "
+            "the stack imported, the slug committed at /app)")))
     if ENV.get("CRUN_SKIP"):
         warn(f"no crun column: {ENV['CRUN_SKIP']}")
     else:
@@ -571,7 +622,10 @@ def main():
          "the same, to another hsup whose release has the big slug"),
     ]
     peers(systems)
+    hsupd = next((s for k, _, s, _ in systems if k == "hsupd"), None)
     memory(hsup1, "idle")
+    if hsupd:
+        memory(hsupd, "idle_docker")
     with open("/proc/loadavg") as f:
         load0 = " ".join(f.read().split()[:3])
     started_at, (total0, ours0) = time.time(), busy_ns()
@@ -583,10 +637,14 @@ def main():
                 f"{k} {median('start.' + k):.1f}/{median('stop.' + k):.1f}"
                 for k, _, _, _ in systems))
     formation(hsup1)
+    if hsupd:
+        formation(hsupd, "_docker", timeout=int(ENV.get("DOCKER_FORMATION_TIMEOUT", "600")))
     for _ in range(RELEASE_REPS):
         hsup1.by_release("hsup1")
     time.sleep(1)
     memory(hsup1, "after")
+    if hsupd:
+        memory(hsupd, "after_docker")
     total1, ours1 = busy_ns()
     others = max(0.0, ((total1 - total0) - (ours1 - ours0))
                  / ((time.time() - started_at) * 1e9 * os.cpu_count()) * 100)
