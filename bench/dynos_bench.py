@@ -533,15 +533,20 @@ def section_slug():
            f"p90 {fmt(p90('start.hsup200'))} and {fmt(p90('start.hsup1'))} ms)")
 
 
+def formation_rows(prefix, n):
+    """The up, down and removed times of a formation whose samples are named prefix.*."""
+    for key, label in (("up", f"until all {n} commands run"),
+                       ("down", "scale to 0 until none runs"),
+                       ("removed", "scale to 0 until every container is removed")):
+        yield (f"   {label:46} {fmt(median(prefix + '.' + key), 0):>7} "
+               f"({spread(prefix + '.' + key)})")
+
+
 def section_formation():
     n = FORMATION_N
     yield (f"3. A formation of {n} container dynos (hsup, 1 MB slug; scale web 0 -> {n}), ms, "
            f"median of {FORMATION_REPS} (min-max)")
-    for key, label in (("up", f"until all {n} commands run"),
-                       ("down", "scale to 0 until none runs"),
-                       ("removed", "scale to 0 until every container is removed")):
-        yield (f"   {label:46} {fmt(median('formation.' + key), 0):>7} "
-               f"({spread('formation.' + key)})")
+    yield from formation_rows("formation", n)
     yield (f"   hsup's own memory, VmRSS (RssAnon) kB: {fmt(median('rss.idle'), 0)} "
            f"({fmt(median('anon.idle'), 0)}) with no dyno before the runs; "
            f"{fmt(median('rss.formation'), 0)} ({fmt(median('anon.formation'), 0)}) with "
@@ -554,11 +559,7 @@ def section_formation():
         return
     yield (f"   The same with hsup -d docker (1 MB slug; {n} containers of the run's dockerd), "
            f"ms, median of {len(SAMPLES['formation_docker.up'])} (min-max)")
-    for key, label in (("up", f"until all {n} commands run"),
-                       ("down", "scale to 0 until none runs"),
-                       ("removed", "scale to 0 until every container is removed")):
-        yield (f"   {label:46} {fmt(median('formation_docker.' + key), 0):>7} "
-               f"({spread('formation_docker.' + key)})")
+    yield from formation_rows("formation_docker", n)
     yield (f"   hsup -d docker's own memory, VmRSS (RssAnon) kB: "
            f"{fmt(median('rss.idle_docker'), 0)} ({fmt(median('anon.idle_docker'), 0)}) with "
            f"no dyno before the runs; {fmt(median('rss.formation_docker'), 0)} "
