@@ -20,6 +20,8 @@
 	X(curl_easy_strerror)                                                                      \
 	X(curl_easy_header)                                                                        \
 	X(curl_easy_pause)                                                                         \
+	X(curl_easy_send)                                                                          \
+	X(curl_easy_recv)                                                                          \
 	X(curl_slist_append)                                                                       \
 	X(curl_slist_free_all)                                                                     \
 	X(curl_multi_init)                                                                         \

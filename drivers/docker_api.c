@@ -106,8 +106,7 @@ char *hs_docker_escape(const char *s)
 	return out;
 }
 
-/* A call that got no answer says where dockerd was looked for. */
-static void where(const struct hs_docker_conn *c, cm_err *err)
+void hs_docker_where(const struct hs_docker_conn *c, cm_err *err)
 {
 	size_t n = strlen(err->msg);
 	snprintf(err->msg + n, sizeof(err->msg) - n, " (dockerd at %s%s)",
@@ -156,7 +155,7 @@ static void on_done(struct cm_http_req *req, const struct cm_http_resp *r, void 
 		err = r->err;
 		cm_err_wrap(&err, "docker: %s %.*s", c->method, (int)strcspn(c->path, "?"),
 		            c->path);
-		where(a->conn, &err);
+		hs_docker_where(a->conn, &err);
 	} else if (r->status >= 300) {
 		hs_docker_err(&err, c->method, c->path, r->status, r->body);
 	}
@@ -264,16 +263,13 @@ static size_t sync_read(char *p, size_t size, size_t n, void *data)
 	}
 }
 
-static void easy_setup(CURL *e, const struct hs_docker_conn *c, const char *url, const char *method,
-                       struct sync_io *io, char *errbuf)
+void hs_docker_easy_conn(void *handle, const struct hs_docker_conn *c, const char *url,
+                         char *errbuf)
 {
+	CURL *e = handle;
 	cu_curl_easy_setopt(e, CURLOPT_URL, url);
 	cu_curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	cu_curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	cu_curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	cu_curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sync_write);
-	cu_curl_easy_setopt(e, CURLOPT_WRITEDATA, io);
-	cu_curl_easy_setopt(e, CURLOPT_TIMEOUT, SYNC_TIMEOUT_S);
 	cu_curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (c->unix_socket)
 		cu_curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
@@ -283,6 +279,16 @@ static void easy_setup(CURL *e, const struct hs_docker_conn *c, const char *url,
 		cu_curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert);
 	if (c->key)
 		cu_curl_easy_setopt(e, CURLOPT_SSLKEY, c->key);
+}
+
+static void easy_setup(CURL *e, const struct hs_docker_conn *c, const char *url, const char *method,
+                       struct sync_io *io, char *errbuf)
+{
+	hs_docker_easy_conn(e, c, url, errbuf);
+	cu_curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	cu_curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sync_write);
+	cu_curl_easy_setopt(e, CURLOPT_WRITEDATA, io);
+	cu_curl_easy_setopt(e, CURLOPT_TIMEOUT, SYNC_TIMEOUT_S);
 }
 
 int hs_docker_call_sync(const struct hs_docker_conn *c, const char *method, const char *path,
@@ -321,7 +327,7 @@ int hs_docker_call_sync(const struct hs_docker_conn *c, const char *method, cons
 		               io.too_big  ? "the answer is too large"
 		               : errbuf[0] ? errbuf
 		                           : cu_curl_easy_strerror(rc));
-		where(c, err);
+		hs_docker_where(c, err);
 	} else if (out) {
 		*out = io.buf ? json_loads(io.buf, JSON_DECODE_ANY, NULL) : NULL;
 		/* a stream of JSON objects (progress): keep the raw text as a string */

@@ -67,6 +67,15 @@ int hs_docker_sync_ok(const struct hs_docker_conn *c, const char *method, const 
 /* The message of a failed call: "docker: METHOD PATH: STATUS: what dockerd said". */
 int hs_docker_err(cm_err *err, const char *method, const char *path, long status, const char *body);
 
+/* A call that got no answer says where dockerd was looked for: " (dockerd at unix:///...)" is
+ * added to err. */
+void hs_docker_where(const struct hs_docker_conn *c, cm_err *err);
+
+/* Sets a libcurl easy handle (CURL *) to reach dockerd at url (c->base and a path): the unix
+ * socket, TLS files, http(s) only, no signals, errors into errbuf (CURL_ERROR_SIZE). */
+void hs_docker_easy_conn(void *handle, const struct hs_docker_conn *c, const char *url,
+                         char *errbuf);
+
 /* Percent-encodes s for a URL's query (owned). */
 char *hs_docker_escape(const char *s);
 

@@ -9,6 +9,7 @@
  * the transfer is paused, what is left of the piece kept, and a uv_poll waits for room. */
 #define _GNU_SOURCE
 #include "drivers/docker_int.h"
+#include "drivers/docker_attach.h"
 #include "common/cleanup.h"
 #include "common/xalloc.h"
 
@@ -32,6 +33,11 @@ struct dk_proc {
 	bool adopted, running, released;
 	/* the one step in flight (create, start, inspect, remove), the output and the wait */
 	struct hs_docker_req *step, *attach, *wait;
+	/* hsup run: the attach carries stdin too (a hijacked connection), on a terminal when the
+	 * user has one; instead of attach */
+	struct hs_docker_attach *io;
+	bool interactive, tty;
+	int in; /* the user's stdin (borrowed) */
 	bool attach_done, wait_done;
 	bool start_sent;
 	uv_timer_t go; /* sends the start from the loop once the attach is set up */
@@ -86,6 +92,10 @@ static size_t demux(struct dk_proc *p, const char *buf, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
+		if (p->tty) { /* a terminal's stream is not multiplexed: all of it is stdout */
+			p->stream = 1;
+			p->left = UINT32_MAX;
+		}
 		if (p->left == 0) {
 			p->hdr[p->hdr_len++] = (unsigned char)buf[i++];
 			if (p->hdr_len == 8) {
@@ -114,6 +124,31 @@ static size_t demux(struct dk_proc *p, const char *buf, size_t n)
 }
 
 static void on_writable(uv_poll_t *h, int status, int events);
+
+/* ---- the stream: an attach on the loop's HTTP, or, for hsup run, a hijacked one ---- */
+
+static bool stream_open(const struct dk_proc *p)
+{
+	return p->attach || p->io;
+}
+
+static int stream_pause(struct dk_proc *p, bool pause, cm_err *err)
+{
+	if (p->io) {
+		hs_docker_attach_pause(p->io, pause);
+		return 0;
+	}
+	return p->attach ? hs_docker_pause(p->attach, pause, err) : 0;
+}
+
+static void stream_cancel(struct dk_proc *p)
+{
+	if (p->attach)
+		hs_docker_cancel(p->attach);
+	hs_docker_attach_close(p->io);
+	p->attach = NULL;
+	p->io = NULL;
+}
 
 /* Watches the blocked pipe for room; false when it cannot be watched (its output is dropped
  * from then on). */
@@ -151,7 +186,7 @@ static size_t on_output(const char *buf, size_t n, void *data)
 	memcpy(p->held, buf + took, n - took);
 	p->held_len = n - took;
 	p->held_off = 0;
-	if (hs_docker_pause(p->attach, true, &err) < 0)
+	if (stream_pause(p, true, &err) < 0)
 		return 0; /* ends the transfer */
 	return n;
 }
@@ -173,9 +208,9 @@ static void on_writable(uv_poll_t *h, int status, int events)
 			return;
 	}
 	p->held_len = p->held_off = 0;
-	if (p->attach && hs_docker_pause(p->attach, false, &err) < 0)
+	if (stream_pause(p, false, &err) < 0)
 		hs_docker_log(p->d, "%s", err.msg);
-	if (!p->attach && !p->attach_done) { /* the stream ended while its last piece waited */
+	if (!stream_open(p) && !p->attach_done) { /* the stream ended while its last piece waited */
 		p->attach_done = true;
 		maybe_done(p);
 	}
@@ -269,13 +304,10 @@ static void maybe_done(struct dk_proc *p)
 		step_remove(p);
 }
 
-static void on_attach_end(long status, json_t *body, const cm_err *err, void *data)
+/* The output has ended (the attach's answer, or the hijacked connection, is done). */
+static void attach_ended(struct dk_proc *p, const cm_err *err)
 {
-	struct dk_proc *p = data;
-	(void)status;
-	(void)body;
 	/* once started, the wait says how the dyno ended */
-	p->attach = NULL;
 	if (!p->start_sent) {
 		cm_err e;
 		if (!err)
@@ -289,6 +321,23 @@ static void on_attach_end(long status, json_t *body, const cm_err *err, void *da
 		return; /* done once what is held is written (on_writable) */
 	p->attach_done = true;
 	maybe_done(p);
+}
+
+static void on_attach_end(long status, json_t *body, const cm_err *err, void *data)
+{
+	struct dk_proc *p = data;
+	(void)status;
+	(void)body;
+	p->attach = NULL;
+	attach_ended(p, err);
+}
+
+static void on_io_ended(const cm_err *err, void *data)
+{
+	struct dk_proc *p = data;
+	hs_docker_attach_close(p->io);
+	p->io = NULL;
+	attach_ended(p, err);
 }
 
 static void on_wait(long status, json_t *body, const cm_err *err, void *data)
@@ -307,9 +356,8 @@ static void on_wait(long status, json_t *body, const cm_err *err, void *data)
 		p->how.status_unknown = p->adopted;
 	}
 	/* dockerd gone: the output ends with it, or never */
-	if (err && p->attach) {
-		hs_docker_cancel(p->attach);
-		p->attach = NULL;
+	if (err && stream_open(p)) {
+		stream_cancel(p);
 		p->attach_done = true;
 	}
 	maybe_done(p);
@@ -330,10 +378,7 @@ static void start_failed(struct dk_proc *p, const cm_err *err)
 		uv_timer_stop(&p->go);
 	p->start_failed = true;
 	p->start_err = *err;
-	if (p->attach) {
-		hs_docker_cancel(p->attach);
-		p->attach = NULL;
-	}
+	stream_cancel(p);
 	step_remove(p);
 }
 
@@ -364,6 +409,8 @@ static void on_inspect(long status, json_t *body, const cm_err *err, void *data)
 		return;
 	}
 	p->running = true;
+	if (p->io)
+		hs_docker_attach_running(p->io);
 	p->cbs.started(&p->base, NULL, p->data);
 }
 
@@ -403,6 +450,45 @@ static void on_attached(void *data)
 		uv_timer_start(&p->go, on_go, 0, 0);
 }
 
+static void on_io_ready(const cm_err *err, void *data)
+{
+	struct dk_proc *p = data;
+	if (err) {
+		p->io = NULL; /* gone with the error */
+		start_failed(p, err);
+		return;
+	}
+	on_attached(p);
+}
+
+static void on_aside(long status, json_t *body, const cm_err *err, void *data);
+
+static void on_io_resize(unsigned short rows, unsigned short cols, void *data)
+{
+	struct dk_proc *p = data;
+	cm_err err;
+	_cleanup_free_ char *path = xasprintf("/containers/%s/resize?h=%u&w=%u", p->id, rows, cols);
+	struct hs_docker_call_opts o = {.method = "POST", .path = path};
+	if (hs_docker_call(&p->d->api, &o, on_aside, p->d, NULL, &err) < 0)
+		hs_docker_log(p->d, "%s", err.msg);
+}
+
+static void on_io_hangup(void *data)
+{
+	struct dk_proc *p = data;
+	cm_err err;
+	if (hs_docker_signal(&p->base, SIGHUP, &err) < 0)
+		hs_docker_log(p->d, "%s", err.msg);
+}
+
+static const struct hs_docker_attach_cbs io_cbs = {
+    .ready = on_io_ready,
+    .output = on_output,
+    .ended = on_io_ended,
+    .resize = on_io_resize,
+    .hangup = on_io_hangup,
+};
+
 /* The output first, then the start, once the attach is set up: nothing the dyno writes is lost
  * (an attach with logs=1 instead would replay the log and could repeat or skip lines). */
 static void on_created(long status, json_t *body, const cm_err *err, void *data)
@@ -419,6 +505,12 @@ static void on_created(long status, json_t *body, const cm_err *err, void *data)
 		return;
 	}
 	p->id = xstrdup(id);
+	if (p->interactive) {
+		if (hs_docker_attach_open(p->d->base.conf.loop, &p->d->conn, id, p->in, p->tty,
+		                          &io_cbs, p, &p->io, &e) < 0)
+			start_failed(p, &e);
+		return;
+	}
 	_cleanup_free_ char *attach =
 	    xasprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1", id);
 	struct hs_docker_call_opts ao = {
@@ -471,10 +563,18 @@ static json_t *container_config(struct dk_proc *p, const struct hs_dyno_spec *sp
 	json_object_set_new(labels, HS_DOCKER_L_APP, json_string(b->app));
 	json_object_set_new(labels, HS_DOCKER_L_RELEASE, json_sprintf("v%lld", b->version));
 	json_object_set_new(labels, HS_DOCKER_L_DYNO, json_string(spec->name));
-	return json_pack("{s:s, s:s, s:[s], s:o, s:o, s:s, s:s, s:o, s:b, s:b, s:o}", "Image",
-	                 b->image, "Hostname", spec->name, "Entrypoint", HS_DOCKER_INIT, "Cmd", cmd,
-	                 "Env", env, "User", user, "WorkingDir", "/app", "Labels", labels,
-	                 "AttachStdout", 1, "AttachStderr", 1, "HostConfig", host_config(p, spec));
+	json_t *c =
+	    json_pack("{s:s, s:s, s:[s], s:o, s:o, s:s, s:s, s:o, s:b, s:b, s:o}", "Image",
+	              b->image, "Hostname", spec->name, "Entrypoint", HS_DOCKER_INIT, "Cmd", cmd,
+	              "Env", env, "User", user, "WorkingDir", "/app", "Labels", labels,
+	              "AttachStdout", 1, "AttachStderr", 1, "HostConfig", host_config(p, spec));
+	if (p->interactive) { /* its stdin is closed once the attach's input ends */
+		json_object_set_new(c, "OpenStdin", json_true());
+		json_object_set_new(c, "StdinOnce", json_true());
+		json_object_set_new(c, "AttachStdin", json_true());
+		json_object_set_new(c, "Tty", json_boolean(p->tty));
+	}
+	return c;
 }
 
 int hs_docker_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
@@ -485,10 +585,6 @@ int hs_docker_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
 	const struct hs_docker_build *b = (const struct hs_docker_build *)spec->build;
 	if (!b)
 		return cm_err_set(err, EINVAL, "docker: the release was not built");
-	if (spec->foreground)
-		return cm_err_set(err, ENOTSUP,
-		                  "docker: a dyno cannot have the terminal; redirect hsup run's "
-		                  "input or output");
 	struct dk_proc *p = xcalloc(1, sizeof(*p));
 	p->base.driver = base;
 	p->d = d;
@@ -496,6 +592,10 @@ int hs_docker_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
 	p->exited = cbs->exited;
 	p->data = data;
 	p->fds[1] = p->fds[2] = -1;
+	/* hsup run: the user's stdin, and a terminal of the dyno's own when the user has one */
+	p->interactive = spec->user_stdin;
+	p->tty = spec->foreground && isatty(spec->stdio[0]) && isatty(spec->stdio[1]);
+	p->in = spec->stdio[0];
 	if (open_output(p, spec, err) < 0) {
 		close_output(p);
 		proc_free(p);
@@ -521,7 +621,8 @@ int hs_docker_start(struct hs_driver *base, const struct hs_dyno_spec *spec,
 
 /* ---- signals, records, adoption ---- */
 
-static void on_killed(long status, json_t *body, const cm_err *err, void *data)
+/* A call on the side of a dyno's life (a signal, a terminal's size): only its failure is said. */
+static void on_aside(long status, json_t *body, const cm_err *err, void *data)
 {
 	struct hs_docker_driver *d = data;
 	(void)body;
@@ -537,18 +638,19 @@ int hs_docker_signal(struct hs_dyno_proc *base, int sig, cm_err *err)
 		return 0;
 	_cleanup_free_ char *path = xasprintf("/containers/%s/kill?signal=%d", p->id, sig);
 	struct hs_docker_call_opts o = {.method = "POST", .path = path};
-	return hs_docker_call(&p->d->api, &o, on_killed, p->d, NULL, err);
+	return hs_docker_call(&p->d->api, &o, on_aside, p->d, NULL, err);
 }
 
 void hs_docker_release(struct hs_dyno_proc *base)
 {
 	struct dk_proc *p = (struct dk_proc *)base;
-	struct hs_docker_req **reqs[] = {&p->step, &p->attach, &p->wait};
-	for (size_t i = 0; i < 3; i++)
+	struct hs_docker_req **reqs[] = {&p->step, &p->wait};
+	for (size_t i = 0; i < CM_ARRAY_SIZE(reqs); i++)
 		if (*reqs[i]) {
 			hs_docker_cancel(*reqs[i]);
 			*reqs[i] = NULL;
 		}
+	stream_cancel(p);
 	close_output(p);
 	if (p->go_made) {
 		p->go_made = false;

@@ -51,6 +51,8 @@ struct hs_dyno_spec {
 	int64_t cpu_shares, pids_limit;
 	int stdio[3];    /* fds for its stdin, stdout and stderr */
 	bool foreground; /* give it the terminal on stdin (hsup run) */
+	bool user_stdin; /* stdin is the user's (hsup run): a driver that cannot hand the dyno
+	                  * the fd relays it */
 	int port;        /* its $PORT */
 };
 

@@ -243,6 +243,26 @@ release_images() { docker_cli images -q 'hsup-release/*' | sort -u | wc -l; }
 }
 
 # bats test_tags=docker
+@test "docker: hsup run relays stdin and output whole, both ways, to a reader slower than the dyno" {
+	unset HSUP_CONTROL_DIR
+	head -c 4000000 /dev/urandom >"$T/in"
+	local want rdk="unshare -m --propagation private '$HSUP' -d docker run"
+	want=$(sha256sum <"$T/in" | cut -d' ' -f1)
+	# the dyno's stdin is the file, to its end
+	run bash -c "$rdk 'wc -c' <'$T/in' 2>/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = 4000000 ]
+	# and back, much larger than a pipe, to a reader that starts late
+	run bash -c "$rdk 'cat' <'$T/in' 2>/dev/null | (sleep 2; sha256sum)"
+	[ "${output%% *}" = "$want" ]
+	# stdin from a pipe that ends later than the dyno starts; stdout and stderr apart
+	run bash -c "(sleep 1; echo late) | $rdk 'cat; echo to-err >&2' 2>'$T/err2'"
+	[ "$output" = late ]
+	grep -qx to-err "$T/err2"
+	[ "$(all_containers)" = 0 ]
+}
+
+# bats test_tags=docker
 @test "docker: DOCKER_HOST tcp:// with DOCKER_CERT_PATH speaks TLS, verified both ways" {
 	[ -n "$DK_TLS" ] || skip "openssl is not installed"
 	dk_release 1 '[{"Type": "web", "Quantity": 1, "Args": ["echo over-tls; exec sleep 1000"]}]'
@@ -255,6 +275,12 @@ release_images() { docker_cli images -q 'hsup-release/*' | sort -u | wc -l; }
 	wait_hsup 60
 	[ "$status" -eq 0 ]
 	[ "$(all_containers)" = 0 ]
+	# hsup run's stdin goes over the same TLS connection, and its end reaches the dyno
+	run bash -c "printf 'a\nb\n' | DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_CERT_PATH=$DK_TLS \
+		nsenter --net=/proc/$DOCKERD_PID/ns/net unshare -m --propagation private \
+		'$HSUP' -d docker run 'wc -l; exit 4' 2>/dev/null"
+	[ "$status" -eq 4 ]
+	[ "$output" = 2 ]
 	# without a client certificate hsup does not start, and says which file is missing
 	mkdir "$T/certs"
 	cp "$DK_TLS/ca.pem" "$DK_TLS/cert.pem" "$T/certs/"

@@ -256,6 +256,8 @@ crash_cycles() {
 	wait_for 'grep -q "died leaving 3 dynos running" "$T/err"'
 	# the stubborn one ignores SIGTERM: its successor starts after the SIGKILL
 	wait_for 'grep -q "stubborn.1 started" "$T/err"'
+	# three, once each has exec'd, and still three a moment later: never a second set
+	wait_for '[ "$(pgrep -cf "$T/bin/dyno-sleep")" -eq 3 ]'
 	sleep 0.5
 	[ "$(pgrep -cf "$T/bin/dyno-sleep")" -eq 3 ]
 	kill -TERM "$HSUP_PID"

@@ -49,5 +49,7 @@ if [ "$driver" = docker ]; then
 	"$stack" build --manifest "$work/manifest.yml" "$work/tree" host 1 "$work" >/dev/null
 	rm -rf "$work/tree"
 	export HSUP_STACK_MANIFEST=$work/manifest.yml DOCKER_IMAGE_CACHE=1
+	# the import now, so that no test's output has its message
+	env -u HSUP_CONTROL_DIR HSUP_STATE_DIR="$work" "$HSUP_REAL" -d docker run true >/dev/null 2>&1
 fi
 "$@"

@@ -111,6 +111,7 @@ static int dyno_stdio(struct hs_dyno *d, struct hs_dyno_spec *spec, int out[2], 
 	struct hs_sup *sup = d->sup;
 	if (sup->conf.run_mode) {
 		spec->foreground = want_foreground();
+		spec->user_stdin = true;
 		if (spec->foreground || !sup->run_out)
 			return 0;
 		if (open_output_pipe(d, out, err) < 0 || open_output_pipe(d, err_out, err) < 0)

@@ -3,8 +3,8 @@
 #   unit tests (cmocka) of the release and the ASan+UBSan builds,
 #   functional tests (bats) driving build/hsup, the daemon's ones again under -d abspath and
 #   -d libcontainer, and meanwhile the ASan+UBSan hsup (the slowest ones, which drive tools and
-#   containers more than the daemon, once: with the ASan+UBSan build) and hsup's Docker image
-#   (built, then run by a private dockerd),
+#   containers more than the daemon, once: with the ASan+UBSan build), hsup's Docker image
+#   (built, then run by a private dockerd) and the daemon's tests under -d docker,
 #   every fuzz target (fuzz/fuzz_*.c) for a short time from its checked-in corpus (beside the
 #   driver runs),
 #   the clang-format check.
@@ -69,16 +69,18 @@ functional() { # functional HSUP_BINARY NSINIT_BINARY [all]
 }
 
 # The tests tagged `drivers` (the daemon's behaviour, whatever runs the dynos) again with
-# -d abspath and -d libcontainer, each run in namespaces of its own (ftest/with-drivers.sh).
-drivers() { # drivers HSUP_BINARY
-	local d files
+# other drivers (by default -d abspath and -d libcontainer), each run in namespaces of its own
+# (ftest/with-drivers.sh).
+drivers() { # drivers HSUP_BINARY [DRIVER...]
+	local d files list=("${@:2}")
+	[ ${#list[@]} -gt 0 ] || list=(abspath libcontainer)
 	if [ "$(id -u)" != 0 ]; then
-		echo "ok - the functional tests under -d abspath and -d libcontainer # skip they need root"
+		echo "ok - the functional tests under -d ${list[*]} # skip they need root"
 		skip=$((skip + 1))
 		return 0
 	fi
 	files=$(grep -l '^# bats test_tags=drivers' ftest/*.bats)
-	for d in abspath libcontainer; do
+	for d in "${list[@]}"; do
 		echo "# functional, -d $d: $1"
 		# shellcheck disable=SC2086
 		HSUP=$1 ftest/with-drivers.sh "$d" bats --tap --filter-tags drivers $files >"$log" 2>&1
@@ -148,6 +150,8 @@ asan-functional)
 	;;
 docker-image)
 	timed docker_image build/hsup
+	# dockerd's work more than hsup's: beside the others too
+	timed drivers build/hsup docker
 	exit 0
 	;;
 fuzz-only)
