@@ -11,16 +11,19 @@
 #include "drivers/docker_int.h"
 #include "drivers/docker_attach.h"
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define NOFILE_LIMIT 10000
+#define R15          "Error R15 (Memory quota vastly exceeded)\n"
 #define TMP_OPTS     "rw,nosuid,nodev,size=536870912"
 
 struct dk_proc {
@@ -39,6 +42,7 @@ struct dk_proc {
 	bool interactive, tty;
 	int in; /* the user's stdin (borrowed) */
 	bool attach_done, wait_done;
+	bool exit_known; /* the container's state after its end is read (OOMKilled) */
 	bool start_sent;
 	uv_timer_t go; /* sends the start from the loop once the attach is set up */
 	bool go_made;
@@ -300,8 +304,38 @@ static void step_remove(struct dk_proc *p)
 
 static void maybe_done(struct dk_proc *p)
 {
-	if (p->attach_done && p->wait_done)
+	if (p->attach_done && p->wait_done && p->exit_known)
 		step_remove(p);
+}
+
+/* Killed by the kernel for passing its memory limit: said in its output (R15), and the status
+ * (128 + 9 from the init) is a SIGKILL. */
+static void on_exit_state(long status, json_t *body, const cm_err *err, void *data)
+{
+	struct dk_proc *p = data;
+	(void)status;
+	p->step = NULL;
+	p->exit_known = true;
+	json_t *st = json_object_get(body, "State");
+	if (!err && json_is_true(json_object_get(st, "OOMKilled"))) {
+		p->how.oom = true;
+		if (p->how.status.code == 128 + SIGKILL)
+			p->how.status = (struct cm_exit){.signal = SIGKILL};
+		if (p->fds[2] >= 0)
+			(void)cm_write_all(p->fds[2], R15, strlen(R15));
+	}
+	maybe_done(p);
+}
+
+static void step_exit_state(struct dk_proc *p)
+{
+	cm_err err;
+	_cleanup_free_ char *path = xasprintf("/containers/%s/json", p->id);
+	struct hs_docker_call_opts o = {.method = "GET", .path = path};
+	if (hs_docker_call(&p->d->api, &o, on_exit_state, p, &p->step, &err) < 0) {
+		hs_docker_log(p->d, "%s", err.msg);
+		p->exit_known = true;
+	}
 }
 
 /* The output has ended (the attach's answer, or the hijacked connection, is done). */
@@ -354,6 +388,11 @@ static void on_wait(long status, json_t *body, const cm_err *err, void *data)
 	} else {
 		p->how.status.code = (int)json_integer_value(json_object_get(body, "StatusCode"));
 		p->how.status_unknown = p->adopted;
+	}
+	p->exit_known = true;
+	if (!err && !p->adopted && !p->step) {
+		p->exit_known = false;
+		step_exit_state(p);
 	}
 	/* dockerd gone: the output ends with it, or never */
 	if (err && stream_open(p)) {

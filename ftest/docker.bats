@@ -148,6 +148,23 @@ release_images() { docker_cli images -q 'hsup-release/*' | sort -u | wc -l; }
 }
 
 # bats test_tags=docker
+@test "docker: a dyno past its memory limit is killed, says R15, and is restarted" {
+	cat >"$T/slug/app/hog.py" <<-'EOF'
+	print("hogging", flush=True)
+	a = bytearray(1200 << 20)         # past standard-1x's 1 GB limit
+	for i in range(0, len(a), 4096): a[i] = 1
+	print("not reached", flush=True)
+	EOF
+	dk_release 1 '[{"Type": "hog", "Quantity": 1, "Args": ["python3 hog.py"]}]'
+	start_dk start -s "$SOCK"
+	wait_for 'grep -q "Error R15" "$T/out"' 120
+	wait_for '[ "$(grep -c hogging "$T/out")" -ge 2 ]' 60
+	grep -q "hog.1 *| Error R15 (Memory quota vastly exceeded)" "$T/out"
+	! grep -q "not reached" "$T/out"
+	grep -q "hog.1 was killed by signal 9 (Killed) for passing its memory limit" "$T/err"
+}
+
+# bats test_tags=docker
 @test "docker: hsup killed with -9 and started again stops the leftovers and runs exactly one set" {
 	dk_release 1 '[{"Type": "web", "Quantity": 2, "Args": ["trap \"echo got TERM; exit 0\" TERM; echo up; while :; do sleep 0.2; done"]}]'
 	start_dk start -s "$SOCK"

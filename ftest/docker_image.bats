@@ -6,6 +6,7 @@
 # into the control volume from the host, `docker stop`, and nothing left on the host.
 # Not helpers.bash: its setup and teardown are for tests that run hsup on the host.
 load dockerd
+load poll
 
 HSUP=$(readlink -f "${HSUP:-$BATS_TEST_DIRNAME/../build/hsup}")
 
@@ -79,11 +80,7 @@ release() { # release VERSION GREETING
 logs() { docker_cli logs "$NAME" 2>&1; }
 
 wait_for() { # wait_for CONDITION SECONDS
-	local i
-	for ((i = 0; i < $2 * 5; i++)); do
-		eval "$1" && return 0
-		sleep 0.2
-	done
+	poll_until "$1" "$2" && return 0
 	echo "timed out after $2 s waiting for: $1" >&2
 	return 1
 }

@@ -2,6 +2,7 @@
 # drives the hsup binary in $HSUP from outside, and leaves no process behind.
 
 bats_require_minimum_version 1.5.0
+load poll
 
 HSUP=${HSUP:-$BATS_TEST_DIRNAME/../build/hsup}
 HSUP=$(readlink -f "$HSUP")
@@ -65,11 +66,8 @@ start_hsup() {
 
 # Waits up to $2 seconds (default 10) for the shell condition $1 to hold.
 wait_for() {
-	local cond=$1 secs=${2:-10} i
-	for i in $(seq $((secs * 20))); do
-		if eval "$cond"; then return 0; fi
-		sleep 0.05
-	done
+	local cond=$1 secs=${2:-10}
+	poll_until "$cond" "$secs" && return 0
 	echo "timed out after ${secs}s waiting for: $cond" >&2
 	echo "--- stdout" >&2; cat "$T/out" >&2 2>/dev/null || true
 	echo "--- stderr" >&2; cat "$T/err" >&2 2>/dev/null || true

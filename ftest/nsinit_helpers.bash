@@ -4,6 +4,7 @@
 # test failed.
 
 bats_require_minimum_version 1.5.0
+load poll
 
 NSINIT=$(readlink -f "${NSINIT:-$BATS_TEST_DIRNAME/../build/nsinit}")
 LCTEST=$(readlink -f "${LCTEST:-$BATS_TEST_DIRNAME/../build/lctest}")
@@ -93,11 +94,7 @@ cgroup_dir() { # cgroup_dir ID CONTROLLER
 
 # Waits up to $2 seconds (default 10) for the shell condition $1.
 wait_for() {
-	local i
-	for i in $(seq $((${2:-10} * 20))); do
-		if eval "$1"; then return 0; fi
-		sleep 0.05
-	done
+	poll_until "$1" "${2:-10}" && return 0
 	echo "timed out waiting for: $1" >&2
 	return 1
 }
