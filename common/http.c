@@ -366,6 +366,8 @@ static int set_common(struct cm_http_req *q, cm_err *err)
 static int set_request(struct cm_http_req *q, const struct cm_http_opts *o, cm_err *err)
 {
 	SET(CURLOPT_URL, o->url);
+	if (o->no_stall)
+		SET(CURLOPT_LOW_SPEED_TIME, 0L);
 	if (o->timeout_ms)
 		SET(CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
 	if (o->body) {

@@ -24,6 +24,10 @@ struct cm_http_opts {
 	const char *body;           /* not copied: must live until the request ends */
 	size_t body_len;
 	uint64_t timeout_ms; /* the whole exchange; 0: none */
+	/* No floor on the transfer's speed (by default one under 1 byte/s for 60 s fails): for a
+	 * stream that may stay quiet for as long as it likes (a container's output, its wait) and
+	 * a local daemon that may be slow to answer under load (dockerd starting 100 containers) */
+	bool no_stall;
 	/* Where the response body goes: a buffer of at most max_body bytes (0: 1 MiB; a larger
 	 * body fails the request), or, when fd >= 0, the file, written from offset resume_from
 	 * (asked of the server with a Range header when > 0), at most max_body bytes in all. */

@@ -2,7 +2,8 @@
  * (docker_api.h). Images:
  * - the stack: `hsup-stack/<name>:<version>`, imported once (POST /images/create?fromSrc=-)
  *   from a tar of the stack's read-only mount (stacks/), the image the libcontainer driver runs;
- * - a release: `hsup-release/<app>:v<version>-<hash>` (hash of the stack and the slug's source),
+ * - a release: `hsup-release/<app>:v<version>-<hash>` (hash of the stack, the slug's source and,
+ *   unless images are kept, the owner: release images are not shared between hsups),
  *   the stack with the release's unpacked slug as /app, owned by the dyno user: a container of
  *   the stack image given the tree (PUT /containers/{id}/archive) and committed.
  * Both are made during the build step (the thread pool), while the old release's dynos run. A
@@ -320,13 +321,19 @@ static int stack_image(struct hs_docker_driver *d, const char *name, char **ref,
 
 /* ---- a release's image ---- */
 
-static char *release_tag(long long version, const char *stack_ref, const char *slug)
+/* The hash is of the stack and the slug's source, and, unless images are kept
+ * (DOCKER_IMAGE_CACHE=1), of this hsup's owner label too: an image another hsup removes once
+ * its own dynos are gone is never one this hsup is about to run. */
+static char *release_tag(const struct hs_docker_driver *d, long long version, const char *stack_ref,
+                         const char *slug)
 {
 	struct md5_ctx ctx;
 	uint8_t dg[MD5_DIGEST_SIZE];
 	md5_init(&ctx);
 	md5_update(&ctx, strlen(stack_ref) + 1, (const uint8_t *)stack_ref);
-	md5_update(&ctx, strlen(slug), (const uint8_t *)slug);
+	md5_update(&ctx, strlen(slug) + 1, (const uint8_t *)slug);
+	if (!d->image_cache)
+		md5_update(&ctx, strlen(d->owner), (const uint8_t *)d->owner);
 	md5_digest(&ctx, sizeof(dg), dg);
 	return xasprintf("v%lld-%02x%02x%02x%02x%02x%02x", version, dg[0], dg[1], dg[2], dg[3],
 	                 dg[4], dg[5]);
@@ -464,7 +471,7 @@ static int dk_build(struct hs_driver *base, const struct hs_release_info *r,
 		return -1;
 	if (*cancel)
 		return cm_err_set(err, ECANCELED, "a newer release came");
-	_cleanup_free_ char *tag = release_tag(r->version, stack_ref, r->slug);
+	_cleanup_free_ char *tag = release_tag(d, r->version, stack_ref, r->slug);
 	char *ref = xasprintf("hsup-release/%s:%s", app, tag);
 	hold_image(d, ref); /* before it exists: no earlier build's end may remove it meanwhile */
 	int e = image_exists(d, ref, err);

@@ -198,6 +198,8 @@ int hs_docker_call(struct hs_docker_api *a, const struct hs_docker_call_opts *o,
 	    .body_len = c->body ? strlen(c->body) : 0,
 	    .max_body = MAX_ANSWER,
 	    .fd = -1,
+	    /* a dyno's output and wait stay quiet while it runs; dockerd is slow under load */
+	    .no_stall = true,
 	    .unix_socket = a->conn->unix_socket,
 	    .on_data = o->on_data ? on_piece : NULL,
 	    .on_headers = o->on_headers ? on_head : NULL,
