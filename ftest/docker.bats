@@ -187,19 +187,18 @@ release_images() { docker_cli images -q 'hsup-release/*' | sort -u | wc -l; }
 
 # bats test_tags=docker
 @test "docker: containers of other programs, and of another hsup's state, are never touched" {
-	docker_cli create --label hsup.owner=someone-else hsup-stack/host:1 /bin/true >/dev/null 2>&1 ||
-		docker_cli create --label hsup.owner=someone-else "$(docker_cli images -q | head -1)" /bin/true >/dev/null
-	before=$(docker_cli ps -aq)
 	dk_release 1 '[{"Type": "web", "Quantity": 1, "Args": ["exec sleep 1000"]}]'
 	# a second hsup with a state of its own, running the same release
 	mkdir "$T/ctl2"
 	cp "$CTL/new" "$T/ctl2/new"
 	HSUP_CONTROL_DIR=$T/ctl2 HSUP_STATE_DIR=$T/state2 unshare -m --propagation private \
 		"$HSUP" -d docker start -s "$T/sock2" >>"$T/out2" 2>>"$T/err2" &
-	local other=$!
+	local other=$! foreign
 	start_dk start -s "$SOCK"
 	wait_for '[ "$(docker_cli ps -q --filter label=hsup.dyno=web.1 | wc -l)" = 2 ]' 120
-	# each has its image of the release: the first one's end removes only its own
+	# and another program's container, with a label like hsup's
+	foreign=$(docker_cli create --label hsup.owner=someone-else hsup-stack/host:1 /bin/true)
+	# each hsup has its image of the release: the first one's end removes only its own
 	[ "$(release_images)" = 2 ]
 	kill -TERM "$HSUP_PID"
 	wait_hsup 60
@@ -211,7 +210,7 @@ release_images() { docker_cli images -q 'hsup-release/*' | sort -u | wc -l; }
 	wait_for '[ "$(grep -c "web.1 started" "$T/err2")" = 2 ]' 60
 	kill -TERM "$other"
 	wait "$other"
-	[ "$(docker_cli ps -aq)" = "$before" ]
+	[ "$(docker_cli ps -aq --no-trunc)" = "$foreign" ]
 	[ "$(release_images)" = 0 ]
 }
 
