@@ -22,6 +22,7 @@ struct lc_container {
 	int pidfd;
 	int sync_fd;    /* created here: reports the exec's outcome at start */
 	bool is_parent; /* created here: ours to reap */
+	bool hooks_ran; /* created here: the create hooks began (poststop runs on failure) */
 };
 
 int lc_container_load_config(struct lc_container *c, cm_err *err);
