@@ -268,6 +268,7 @@ static int create_in(struct lc_container *c, const struct lc_config *cfg, struct
 	c->state.bundle = xstrdup(o->bundle ? o->bundle : getcwd(cwd, sizeof(cwd)) ? cwd : ".");
 	c->state.rootfs = resolve_rootfs(cfg, c->state.bundle);
 	c->arg0 = xstrdup(cfg->process.args[0]);
+	c->hooks_none = !lc_hooks_any(cfg, 0, LC_HOOK_NKINDS - 1);
 	c->state.created = (long long)time(NULL);
 	c->state.creator = getpid();
 	if (cm_proc_stat(c->state.creator, &c->state.creator_start_time, &st) < 0)
@@ -367,11 +368,12 @@ static int start_process(struct lc_container *c, cm_err *err);
 
 int lc_container_start(struct lc_container *c, cm_err *err)
 {
-	if (lc_container_status(c) == LC_CREATED && run_start_hooks(c, err) < 0)
+	if (!c->hooks_none && lc_container_status(c) == LC_CREATED && run_start_hooks(c, err) < 0)
 		return -1;
 	if (start_process(c, err) < 0)
 		return -1;
-	run_poststart(c);
+	if (c->cfg)
+		run_poststart(c);
 	return 0;
 }
 
@@ -538,7 +540,7 @@ int lc_container_delete(struct lc_container *c, bool force, cm_err *err)
 {
 	cm_err ignored;
 	/* read before the state goes: poststop runs after */
-	bool has_config = lc_container_load_config(c, &ignored) == 0;
+	bool has_config = !c->hooks_none && lc_container_load_config(c, &ignored) == 0;
 	enum lc_status st = lc_container_status(c);
 	if (st != LC_STOPPED && st != LC_CREATED && !force)
 		return cm_err_set(err, EBUSY, "container %s is %s: stop it or force the delete",
