@@ -160,6 +160,8 @@ int lc_cgroup_setup(const struct lc_cgroup *cg, const struct lc_config *cfg, cm_
 {
 	int r =
 	    cg->version == 2 ? lc_cgroup_v2_setup(cg, cfg, err) : lc_cgroup_v1_setup(cg, cfg, err);
+	if (r == 0)
+		r = lc_cgroup_extra(cg, &cfg->resources, err);
 	if (r < 0) {
 		cm_err tmp;
 		lc_cgroup_destroy(cg, &tmp);

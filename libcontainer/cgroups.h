@@ -76,6 +76,8 @@ struct lc_device_rule *lc_cgroup_device_rules(const struct lc_config *cfg, size_
 /* v2: the rules as an eBPF program attached to the group's directory. */
 int lc_cgroup_v2_devices(const char *dir, const struct lc_config *cfg, cm_err *err);
 int lc_cg_write(const char *dir, const char *file, const char *value, cm_err *err);
+/* cgroups_extra.c: kernel memory, swappiness, OOM killer, blockIO devices, unified. */
+int lc_cgroup_extra(const struct lc_cgroup *cg, const struct lc_resources *r, cm_err *err);
 /* Writes the hugepage limits into dir's hugetlb.<size>.<suffix> files (v1: limit_in_bytes,
  * v2: max); dir NULL: the controller is missing, which is an error if limits are given. */
 int lc_cgroup_hugepages(const char *dir, const char *suffix, const struct lc_resources *r,

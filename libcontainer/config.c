@@ -2,6 +2,7 @@
  * field this runtime does not support is an error naming it, never silently ignored. */
 #define _GNU_SOURCE
 #include "libcontainer/config.h"
+#include "libcontainer/config_int.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/strv.h"
@@ -52,11 +53,13 @@ bool lc_config_has_namespace(const struct lc_config *c, int type)
 struct lc_config *lc_config_new(void)
 {
 	struct lc_config *c = xcalloc(1, sizeof(*c));
-	c->process.oom_score_adj = LC_UNSET;
+	c->process.oom_score_adj = c->process.umask = c->personality = LC_UNSET;
 	struct lc_resources *r = &c->resources;
 	r->memory_limit = r->memory_reservation = r->memory_swap = LC_UNSET;
 	r->cpu_shares = r->cpu_quota = r->cpu_period = LC_UNSET;
-	r->pids_limit = r->blkio_weight = LC_UNSET;
+	r->pids_limit = r->blkio_weight = r->blkio_leaf_weight = LC_UNSET;
+	r->memory_kernel = r->memory_kernel_tcp = r->memory_swappiness = LC_UNSET;
+	r->disable_oom_killer = -1;
 	return c;
 }
 
@@ -139,34 +142,72 @@ void lc_config_free(struct lc_config *c)
 	}
 	free(c->sysctl);
 	free(c->rootfs_propagation);
+	lc_cfg_free_extra(c);
+	lc_cfg_free_hooks(c);
 	free(c);
 }
 
 /* ---- typed getters: each names the field on error ---- */
 
-static int unsupported(cm_err *err, const char *path, const char *key)
+/* Features of the spec this runtime cannot honour: refused by name rather than ignored, since
+ * a container without them is not the one asked for. An empty value asks for nothing. */
+static const struct {
+	const char *field;
+	const char *why;
+} refused[] = {
+    {"vm", "virtual-machine containers are not supported"},
+    {"process.execCPUAffinity", "CPU affinity at exec is not supported"},
+    {"linux.intelRdt", "Intel RDT is not supported"},
+    {"linux.timeOffsets", "time namespaces are not supported"},
+    {"linux.netDevices", "moving network devices into the container is not supported"},
+    {"linux.memoryPolicy", "NUMA memory policies are not supported"},
+    {"linux.seccomp.listenerPath", "seccomp user notification is not supported"},
+    {"linux.seccomp.listenerMetadata", "seccomp user notification is not supported"},
+    {"linux.seccomp.flags", "seccomp filter flags are not supported"},
+    {"linux.resources.rdma", "the rdma controller is not supported"},
+    {"linux.resources.cpu.realtimeRuntime", "real-time CPU limits are not supported"},
+    {"linux.resources.cpu.realtimePeriod", "real-time CPU limits are not supported"},
+    {"linux.resources.cpu.idle", "cpu.idle is not supported"},
+    {"linux.resources.cpu.burst", "cpu.burst is not supported"},
+    {"linux.resources.memory.useHierarchy", "memory.use_hierarchy is not supported"},
+    {"linux.resources.memory.checkBeforeUpdate", "checkBeforeUpdate is not supported"},
+};
+
+static bool asks_nothing(json_t *v)
 {
-	return cm_err_set(err, EINVAL, "unsupported field %s%s%s", path, *path ? "." : "", key);
+	return json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0) ||
+	       (json_is_object(v) && json_object_size(v) == 0) ||
+	       (json_is_string(v) && !*json_string_value(v));
 }
 
-static int wrong_type(cm_err *err, const char *path, const char *want)
+int lc_cfg_unknown(cm_err *err, const char *path, const char *key, json_t *v)
+{
+	_cleanup_free_ char *field = xasprintf("%s%s%s", path, *path ? "." : "", key);
+	for (size_t i = 0; i < CM_ARRAY_SIZE(refused); i++)
+		if (strcmp(refused[i].field, field) == 0 && !asks_nothing(v))
+			return cm_err_set(err, ENOTSUP, "unsupported field %s: %s", field,
+			                  refused[i].why);
+	return 0; /* the spec: unknown properties MUST NOT be an error */
+}
+
+int lc_cfg_wrong_type(cm_err *err, const char *path, const char *want)
 {
 	return cm_err_set(err, EINVAL, "field %s: expected %s", path, want);
 }
 
-static int get_str(json_t *v, const char *path, char **out, cm_err *err)
+int lc_cfg_str(json_t *v, const char *path, char **out, cm_err *err)
 {
 	if (!json_is_string(v))
-		return wrong_type(err, path, "a string");
+		return lc_cfg_wrong_type(err, path, "a string");
 	free(*out);
 	*out = xstrdup(json_string_value(v));
 	return 0;
 }
 
-static int get_bool(json_t *v, const char *path, bool *out, cm_err *err)
+int lc_cfg_bool(json_t *v, const char *path, bool *out, cm_err *err)
 {
 	if (!json_is_boolean(v))
-		return wrong_type(err, path, "true or false");
+		return lc_cfg_wrong_type(err, path, "true or false");
 	*out = json_is_true(v);
 	return 0;
 }
@@ -194,7 +235,7 @@ static bool whole_number(json_t *v, double *out)
 	return false;
 }
 
-static int get_i64(json_t *v, const char *path, int64_t *out, cm_err *err)
+int lc_cfg_i64(json_t *v, const char *path, int64_t *out, cm_err *err)
 {
 	double d;
 	if (json_is_integer(v)) {
@@ -202,12 +243,12 @@ static int get_i64(json_t *v, const char *path, int64_t *out, cm_err *err)
 		return 0;
 	}
 	if (!whole_number(v, &d) || d > 9.2e18)
-		return wrong_type(err, path, "an integer");
+		return lc_cfg_wrong_type(err, path, "an integer");
 	*out = (int64_t)d;
 	return 0;
 }
 
-static int get_u64(json_t *v, const char *path, uint64_t *out, cm_err *err)
+int lc_cfg_u64(json_t *v, const char *path, uint64_t *out, cm_err *err)
 {
 	double d;
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {
@@ -215,16 +256,16 @@ static int get_u64(json_t *v, const char *path, uint64_t *out, cm_err *err)
 		return 0;
 	}
 	if (!whole_number(v, &d) || d < 0)
-		return wrong_type(err, path, "a non-negative integer");
+		return lc_cfg_wrong_type(err, path, "a non-negative integer");
 	*out = d >= 1.8446744073709552e19 ? UINT64_MAX : (uint64_t)d;
 	return 0;
 }
 
-static int get_u32(json_t *v, const char *path, uint32_t *out, cm_err *err)
+int lc_cfg_u32(json_t *v, const char *path, uint32_t *out, cm_err *err)
 {
 	int64_t n;
-	if (get_i64(v, path, &n, err) < 0 || n < 0 || n > UINT32_MAX)
-		return wrong_type(err, path, "an integer from 0 to 4294967295");
+	if (lc_cfg_i64(v, path, &n, err) < 0 || n < 0 || n > UINT32_MAX)
+		return lc_cfg_wrong_type(err, path, "an integer from 0 to 4294967295");
 	*out = (uint32_t)n;
 	return 0;
 }
@@ -233,23 +274,23 @@ static int get_u32(json_t *v, const char *path, uint32_t *out, cm_err *err)
 static int get_id(json_t *v, const char *path, uint32_t *out, cm_err *err)
 {
 	int64_t n;
-	if (get_i64(v, path, &n, err) < 0 || n < 0 || n > LC_ID_MAX)
-		return wrong_type(err, path, "an id from 0 to 4294967294");
+	if (lc_cfg_i64(v, path, &n, err) < 0 || n < 0 || n > LC_ID_MAX)
+		return lc_cfg_wrong_type(err, path, "an id from 0 to 4294967294");
 	*out = (uint32_t)n;
 	return 0;
 }
 
-static int missing(cm_err *err, const char *path, const char *field)
+int lc_cfg_missing(cm_err *err, const char *path, const char *field)
 {
 	return cm_err_set(err, EINVAL, "field %s.%s: missing", path, field);
 }
 
-static int get_strv(json_t *v, const char *path, char ***out, cm_err *err)
+int lc_cfg_strv(json_t *v, const char *path, char ***out, cm_err *err)
 {
 	if (json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return wrong_type(err, path, "an array of strings");
+		return lc_cfg_wrong_type(err, path, "an array of strings");
 	size_t i, n = 0;
 	json_t *e;
 	char **list = xcalloc(1, sizeof(char *));
@@ -265,21 +306,20 @@ static int get_strv(json_t *v, const char *path, char ***out, cm_err *err)
 	return 0;
 }
 
-static int want_object(json_t *v, const char *path, cm_err *err)
+int lc_cfg_object(json_t *v, const char *path, cm_err *err)
 {
-	return json_is_object(v) ? 0 : wrong_type(err, path, "an object");
+	return json_is_object(v) ? 0 : lc_cfg_wrong_type(err, path, "an object");
 }
 
 /* Walks an array of objects, calling each(elem, "path[i]", i). */
-typedef int (*elem_fn)(json_t *e, const char *path, void *arr, size_t i, cm_err *err);
 
-static int get_array(json_t *v, const char *path, void **arr, size_t *n, size_t elsize,
-                     elem_fn each, cm_err *err)
+int lc_cfg_array(json_t *v, const char *path, void **arr, size_t *n, size_t elsize,
+                 lc_cfg_elem_fn each, cm_err *err)
 {
 	if (json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return wrong_type(err, path, "an array");
+		return lc_cfg_wrong_type(err, path, "an array");
 	size_t count = json_array_size(v);
 	char *items = xcalloc(count ? count : 1, elsize);
 	*arr = items;
@@ -287,7 +327,7 @@ static int get_array(json_t *v, const char *path, void **arr, size_t *n, size_t 
 	for (size_t i = 0; i < count; i++) {
 		_cleanup_free_ char *p = xasprintf("%s[%zu]", path, i);
 		json_t *e = json_array_get(v, i);
-		if (want_object(e, p, err) < 0)
+		if (lc_cfg_object(e, p, err) < 0)
 			return -1;
 		*n = i + 1; /* counted before filling so a failure frees what it filled */
 		if (each(e, p, items, i, err) < 0)
@@ -296,7 +336,7 @@ static int get_array(json_t *v, const char *path, void **arr, size_t *n, size_t 
 	return 0;
 }
 
-#define FIELD(name) (strcmp(key, name) == 0)
+#define FIELD(name) LC_FIELD(name)
 #define SUB(name)   _cleanup_free_ char *sub = xasprintf("%s.%s", path, key)
 
 /* ---- sections ---- */
@@ -315,16 +355,16 @@ static int parse_idmap(json_t *o, const char *path, void *arr, size_t i, cm_err 
 		else if (FIELD("hostID"))
 			r = get_id(v, sub, &m->host_id, err), have[1] = true;
 		else if (FIELD("size"))
-			r = get_u32(v, sub, &m->size, err), have[2] = true;
+			r = lc_cfg_u32(v, sub, &m->size, err), have[2] = true;
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
 	static const char *const names[] = {"containerID", "hostID", "size"};
 	for (size_t k = 0; k < 3; k++)
 		if (!have[k])
-			return missing(err, path, names[k]);
+			return lc_cfg_missing(err, path, names[k]);
 	return 0;
 }
 
@@ -337,26 +377,26 @@ static int parse_mount(json_t *o, const char *path, void *arr, size_t i, cm_err 
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("destination"))
-			r = get_str(v, sub, &m->destination, err);
+			r = lc_cfg_str(v, sub, &m->destination, err);
 		else if (FIELD("type"))
-			r = get_str(v, sub, &m->type, err);
+			r = lc_cfg_str(v, sub, &m->type, err);
 		else if (FIELD("source"))
-			r = get_str(v, sub, &m->source, err);
+			r = lc_cfg_str(v, sub, &m->source, err);
 		else if (FIELD("options"))
-			r = get_strv(v, sub, &m->options, err);
+			r = lc_cfg_strv(v, sub, &m->options, err);
 		else if (FIELD("uidMappings"))
-			r = get_array(v, sub, (void **)&m->uid_mappings, &m->n_uid_mappings,
-			              sizeof(struct lc_idmap), parse_idmap, err);
+			r = lc_cfg_array(v, sub, (void **)&m->uid_mappings, &m->n_uid_mappings,
+			                 sizeof(struct lc_idmap), parse_idmap, err);
 		else if (FIELD("gidMappings"))
-			r = get_array(v, sub, (void **)&m->gid_mappings, &m->n_gid_mappings,
-			              sizeof(struct lc_idmap), parse_idmap, err);
+			r = lc_cfg_array(v, sub, (void **)&m->gid_mappings, &m->n_gid_mappings,
+			                 sizeof(struct lc_idmap), parse_idmap, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
 	if (!m->destination)
-		return missing(err, path, "destination");
+		return lc_cfg_missing(err, path, "destination");
 	return 0;
 }
 
@@ -365,9 +405,9 @@ static int parse_user(json_t *o, const char *path, struct lc_process *p, cm_err 
 	const char *key;
 	json_t *v;
 	if (!json_object_get(o, "uid"))
-		return missing(err, path, "uid");
+		return lc_cfg_missing(err, path, "uid");
 	if (!json_object_get(o, "gid"))
-		return missing(err, path, "gid");
+		return lc_cfg_missing(err, path, "gid");
 	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
@@ -379,7 +419,7 @@ static int parse_user(json_t *o, const char *path, struct lc_process *p, cm_err 
 			r = 0;
 		else if (FIELD("additionalGids")) {
 			if (!json_is_array(v))
-				return wrong_type(err, sub, "an array of integers");
+				return lc_cfg_wrong_type(err, sub, "an array of integers");
 			p->n_additional_gids = json_array_size(v);
 			p->additional_gids = xcalloc(p->n_additional_gids + 1, sizeof(uint32_t));
 			r = 0;
@@ -387,8 +427,14 @@ static int parse_user(json_t *o, const char *path, struct lc_process *p, cm_err 
 				_cleanup_free_ char *e = xasprintf("%s[%zu]", sub, j);
 				r = get_id(json_array_get(v, j), e, &p->additional_gids[j], err);
 			}
+		} else if (FIELD("umask")) {
+			uint32_t m = 0;
+			r = lc_cfg_u32(v, sub, &m, err);
+			if (r == 0 && m > 0777)
+				r = lc_cfg_wrong_type(err, sub, "a mode from 0 to 0777");
+			p->umask = m;
 		} else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
@@ -411,9 +457,8 @@ static int parse_caps(json_t *o, const char *path, struct lc_process *p, cm_err 
 		for (int s = 0; s < LC_CAP_NSETS; s++)
 			if (FIELD(cap_set_names[s]))
 				set = s;
-		if (set < 0)
-			return unsupported(err, path, key);
-		if (get_strv(v, sub, &p->caps[set], err) < 0)
+		if (set < 0 ? lc_cfg_unknown(err, path, key, v)
+		            : lc_cfg_strv(v, sub, &p->caps[set], err) < 0)
 			return -1;
 	}
 	return 0;
@@ -428,22 +473,22 @@ static int parse_rlimit(json_t *o, const char *path, void *arr, size_t i, cm_err
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("type"))
-			r = get_str(v, sub, &rl->type, err);
+			r = lc_cfg_str(v, sub, &rl->type, err);
 		else if (FIELD("soft"))
-			r = get_u64(v, sub, &rl->soft, err);
+			r = lc_cfg_u64(v, sub, &rl->soft, err);
 		else if (FIELD("hard"))
-			r = get_u64(v, sub, &rl->hard, err);
+			r = lc_cfg_u64(v, sub, &rl->hard, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
 	if (!rl->type)
-		return missing(err, path, "type");
+		return lc_cfg_missing(err, path, "type");
 	if (!json_object_get(o, "soft"))
-		return missing(err, path, "soft");
+		return lc_cfg_missing(err, path, "soft");
 	if (!json_object_get(o, "hard"))
-		return missing(err, path, "hard");
+		return lc_cfg_missing(err, path, "hard");
 	return 0;
 }
 
@@ -451,8 +496,8 @@ static int parse_rlimit(json_t *o, const char *path, void *arr, size_t i, cm_err
 static int get_window_side(json_t *v, const char *path, unsigned short *out, cm_err *err)
 {
 	uint64_t n;
-	if (get_u64(v, path, &n, err) < 0 || n > USHRT_MAX)
-		return wrong_type(err, path, "an integer from 0 to 65535");
+	if (lc_cfg_u64(v, path, &n, err) < 0 || n > USHRT_MAX)
+		return lc_cfg_wrong_type(err, path, "an integer from 0 to 65535");
 	*out = (unsigned short)n;
 	return 0;
 }
@@ -469,14 +514,14 @@ static int parse_console_size(json_t *o, const char *path, struct lc_process *p,
 		else if (FIELD("width"))
 			r = get_window_side(v, sub, &p->console_cols, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
 	if (!json_object_get(o, "height"))
-		return missing(err, path, "height");
+		return lc_cfg_missing(err, path, "height");
 	if (!json_object_get(o, "width"))
-		return missing(err, path, "width");
+		return lc_cfg_missing(err, path, "width");
 	return 0;
 }
 
@@ -488,28 +533,36 @@ static int parse_process(json_t *o, const char *path, struct lc_process *p, cm_e
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("args"))
-			r = get_strv(v, sub, &p->args, err);
+			r = lc_cfg_strv(v, sub, &p->args, err);
 		else if (FIELD("env"))
-			r = get_strv(v, sub, &p->env, err);
+			r = lc_cfg_strv(v, sub, &p->env, err);
 		else if (FIELD("cwd"))
-			r = get_str(v, sub, &p->cwd, err);
+			r = lc_cfg_str(v, sub, &p->cwd, err);
 		else if (FIELD("terminal"))
-			r = get_bool(v, sub, &p->terminal, err);
+			r = lc_cfg_bool(v, sub, &p->terminal, err);
 		else if (FIELD("consoleSize"))
-			r = want_object(v, sub, err) ?: parse_console_size(v, sub, p, err);
+			r = lc_cfg_object(v, sub, err) ?: parse_console_size(v, sub, p, err);
 		else if (FIELD("noNewPrivileges"))
-			r = get_bool(v, sub, &p->no_new_privileges, err);
+			r = lc_cfg_bool(v, sub, &p->no_new_privileges, err);
 		else if (FIELD("oomScoreAdj"))
-			r = get_i64(v, sub, &p->oom_score_adj, err);
+			r = lc_cfg_i64(v, sub, &p->oom_score_adj, err);
 		else if (FIELD("user"))
-			r = want_object(v, sub, err) ?: parse_user(v, sub, p, err);
+			r = lc_cfg_object(v, sub, err) ?: parse_user(v, sub, p, err);
 		else if (FIELD("capabilities"))
-			r = want_object(v, sub, err) ?: parse_caps(v, sub, p, err);
+			r = lc_cfg_object(v, sub, err) ?: parse_caps(v, sub, p, err);
 		else if (FIELD("rlimits"))
-			r = get_array(v, sub, (void **)&p->rlimits, &p->n_rlimits,
-			              sizeof(struct lc_rlimit), parse_rlimit, err);
+			r = lc_cfg_array(v, sub, (void **)&p->rlimits, &p->n_rlimits,
+			                 sizeof(struct lc_rlimit), parse_rlimit, err);
+		else if (FIELD("selinuxLabel"))
+			r = lc_cfg_str(v, sub, &p->selinux_label, err);
+		else if (FIELD("apparmorProfile"))
+			r = lc_cfg_str(v, sub, &p->apparmor_profile, err);
+		else if (FIELD("ioPriority"))
+			r = lc_cfg_object(v, sub, err) ?: lc_cfg_io_priority(v, sub, p, err);
+		else if (FIELD("scheduler"))
+			r = lc_cfg_object(v, sub, err) ?: lc_cfg_scheduler(v, sub, p, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
@@ -524,11 +577,11 @@ static int parse_root(json_t *o, const char *path, struct lc_config *c, cm_err *
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("path"))
-			r = get_str(v, sub, &c->root_path, err);
+			r = lc_cfg_str(v, sub, &c->root_path, err);
 		else if (FIELD("readonly"))
-			r = get_bool(v, sub, &c->root_readonly, err);
+			r = lc_cfg_bool(v, sub, &c->root_readonly, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
@@ -545,19 +598,24 @@ static int parse_namespace(json_t *o, const char *path, void *arr, size_t i, cm_
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		if (FIELD("type")) {
 			if (!json_is_string(v))
-				return wrong_type(err, sub, "a string");
+				return lc_cfg_wrong_type(err, sub, "a string");
 			ns->type = lc_namespace_type(json_string_value(v));
+			if (ns->type < 0 && strcmp(json_string_value(v), "time") == 0)
+				return cm_err_set(err, ENOTSUP,
+				                  "unsupported field %s: time namespaces are not "
+				                  "supported",
+				                  sub);
 			if (ns->type < 0)
 				return cm_err_set(err, EINVAL, "field %s: unknown namespace %s",
 				                  sub, json_string_value(v));
 		} else if (FIELD("path")) {
-			if (get_str(v, sub, &ns->path, err) < 0)
+			if (lc_cfg_str(v, sub, &ns->path, err) < 0)
 				return -1;
-		} else
-			return unsupported(err, path, key);
+		} else if (lc_cfg_unknown(err, path, key, v) < 0)
+			return -1;
 	}
 	if (ns->type < 0)
-		return missing(err, path, "type");
+		return lc_cfg_missing(err, path, "type");
 	return 0;
 }
 
@@ -572,35 +630,35 @@ static int parse_device(json_t *o, const char *path, void *arr, size_t i, cm_err
 		if (FIELD("type")) {
 			if (!json_is_string(v) || strlen(json_string_value(v)) != 1 ||
 			    !strchr("cbup", json_string_value(v)[0]))
-				return wrong_type(err, sub, "one of c, b, u, p");
+				return lc_cfg_wrong_type(err, sub, "one of c, b, u, p");
 			d->type = json_string_value(v)[0];
 			r = 0;
 		} else if (FIELD("path"))
-			r = get_str(v, sub, &d->path, err);
+			r = lc_cfg_str(v, sub, &d->path, err);
 		else if (FIELD("major"))
-			r = get_i64(v, sub, &d->major, err);
+			r = lc_cfg_i64(v, sub, &d->major, err);
 		else if (FIELD("minor"))
-			r = get_i64(v, sub, &d->minor, err);
+			r = lc_cfg_i64(v, sub, &d->minor, err);
 		else if (FIELD("fileMode"))
-			r = get_u32(v, sub, &d->file_mode, err);
+			r = lc_cfg_u32(v, sub, &d->file_mode, err);
 		else if (FIELD("uid"))
 			r = get_id(v, sub, &d->uid, err);
 		else if (FIELD("gid"))
 			r = get_id(v, sub, &d->gid, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
 	if (!d->type)
-		return missing(err, path, "type");
+		return lc_cfg_missing(err, path, "type");
 	if (!d->path)
-		return missing(err, path, "path");
+		return lc_cfg_missing(err, path, "path");
 	/* a fifo is no device: only the others need their numbers */
 	if (d->type != 'p' && !json_object_get(o, "major"))
-		return missing(err, path, "major");
+		return lc_cfg_missing(err, path, "major");
 	if (d->type != 'p' && !json_object_get(o, "minor"))
-		return missing(err, path, "minor");
+		return lc_cfg_missing(err, path, "minor");
 	return 0;
 }
 
@@ -612,26 +670,26 @@ static int parse_device_rule(json_t *o, const char *path, void *arr, size_t i, c
 	d->type = 'a';
 	d->major = d->minor = -1;
 	if (!json_object_get(o, "allow"))
-		return missing(err, path, "allow");
+		return lc_cfg_missing(err, path, "allow");
 	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("allow"))
-			r = get_bool(v, sub, &d->allow, err);
+			r = lc_cfg_bool(v, sub, &d->allow, err);
 		else if (FIELD("type")) {
 			if (!json_is_string(v) || strlen(json_string_value(v)) != 1 ||
 			    !strchr("acb", json_string_value(v)[0]))
-				return wrong_type(err, sub, "one of a, c, b");
+				return lc_cfg_wrong_type(err, sub, "one of a, c, b");
 			d->type = json_string_value(v)[0];
 			r = 0;
 		} else if (FIELD("major"))
-			r = json_is_null(v) ? 0 : get_i64(v, sub, &d->major, err);
+			r = json_is_null(v) ? 0 : lc_cfg_i64(v, sub, &d->major, err);
 		else if (FIELD("minor"))
-			r = json_is_null(v) ? 0 : get_i64(v, sub, &d->minor, err);
+			r = json_is_null(v) ? 0 : lc_cfg_i64(v, sub, &d->minor, err);
 		else if (FIELD("access"))
-			r = get_str(v, sub, &d->access, err);
+			r = lc_cfg_str(v, sub, &d->access, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
@@ -647,13 +705,13 @@ static int parse_memory(json_t *o, const char *path, struct lc_resources *r, cm_
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int rc;
 		if (FIELD("limit"))
-			rc = get_i64(v, sub, &r->memory_limit, err);
+			rc = lc_cfg_i64(v, sub, &r->memory_limit, err);
 		else if (FIELD("reservation"))
-			rc = get_i64(v, sub, &r->memory_reservation, err);
+			rc = lc_cfg_i64(v, sub, &r->memory_reservation, err);
 		else if (FIELD("swap"))
-			rc = get_i64(v, sub, &r->memory_swap, err);
+			rc = lc_cfg_i64(v, sub, &r->memory_swap, err);
 		else
-			rc = unsupported(err, path, key);
+			rc = lc_cfg_memory_extra(key, v, path, r, err);
 		if (rc < 0)
 			return -1;
 	}
@@ -668,17 +726,17 @@ static int parse_cpu(json_t *o, const char *path, struct lc_resources *r, cm_err
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int rc;
 		if (FIELD("shares"))
-			rc = get_i64(v, sub, &r->cpu_shares, err);
+			rc = lc_cfg_i64(v, sub, &r->cpu_shares, err);
 		else if (FIELD("quota"))
-			rc = get_i64(v, sub, &r->cpu_quota, err);
+			rc = lc_cfg_i64(v, sub, &r->cpu_quota, err);
 		else if (FIELD("period"))
-			rc = get_i64(v, sub, &r->cpu_period, err);
+			rc = lc_cfg_i64(v, sub, &r->cpu_period, err);
 		else if (FIELD("cpus"))
-			rc = get_str(v, sub, &r->cpu_cpus, err);
+			rc = lc_cfg_str(v, sub, &r->cpu_cpus, err);
 		else if (FIELD("mems"))
-			rc = get_str(v, sub, &r->cpu_mems, err);
+			rc = lc_cfg_str(v, sub, &r->cpu_mems, err);
 		else
-			rc = unsupported(err, path, key);
+			rc = lc_cfg_unknown(err, path, key, v);
 		if (rc < 0)
 			return -1;
 	}
@@ -691,9 +749,8 @@ static int parse_single(json_t *o, const char *path, const char *field, int64_t 
 	json_t *v;
 	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
-		if (!FIELD(field))
-			return unsupported(err, path, key);
-		if (get_i64(v, sub, out, err) < 0)
+		if (!FIELD(field) ? lc_cfg_unknown(err, path, key, v)
+		                  : lc_cfg_i64(v, sub, out, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -709,18 +766,18 @@ static int parse_hugepage(json_t *o, const char *path, void *arr, size_t i, cm_e
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("pageSize"))
-			r = get_str(v, sub, &h->page_size, err);
+			r = lc_cfg_str(v, sub, &h->page_size, err);
 		else if (FIELD("limit"))
-			r = get_u64(v, sub, &h->limit, err);
+			r = lc_cfg_u64(v, sub, &h->limit, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
 	if (!h->page_size)
-		return missing(err, path, "pageSize");
+		return lc_cfg_missing(err, path, "pageSize");
 	if (!json_object_get(o, "limit"))
-		return missing(err, path, "limit");
+		return lc_cfg_missing(err, path, "limit");
 	return 0;
 }
 
@@ -730,7 +787,9 @@ static int parse_resources(json_t *o, const char *path, struct lc_resources *r, 
 	json_t *v;
 	json_object_foreach (o, key, v) {
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
-		if (!FIELD("devices") && !FIELD("hugepageLimits") && want_object(v, sub, err) < 0)
+		if ((FIELD("memory") || FIELD("cpu") || FIELD("pids") || FIELD("blockIO") ||
+		     FIELD("unified") || FIELD("network")) &&
+		    lc_cfg_object(v, sub, err) < 0)
 			return -1;
 		int rc;
 		if (FIELD("memory"))
@@ -740,15 +799,20 @@ static int parse_resources(json_t *o, const char *path, struct lc_resources *r, 
 		else if (FIELD("pids"))
 			rc = parse_single(v, sub, "limit", &r->pids_limit, err);
 		else if (FIELD("blockIO"))
-			rc = parse_single(v, sub, "weight", &r->blkio_weight, err);
+			rc = lc_cfg_block_io(v, sub, r, err);
+		else if (FIELD("unified"))
+			rc = lc_cfg_unified(v, sub, r, err);
+		else if (FIELD("network"))
+			rc = lc_cfg_network(v, sub, err);
 		else if (FIELD("devices"))
-			rc = get_array(v, sub, (void **)&r->devices, &r->n_devices,
-			               sizeof(struct lc_device_rule), parse_device_rule, err);
+			rc = lc_cfg_array(v, sub, (void **)&r->devices, &r->n_devices,
+			                  sizeof(struct lc_device_rule), parse_device_rule, err);
 		else if (FIELD("hugepageLimits"))
-			rc = get_array(v, sub, (void **)&r->hugepage_limits, &r->n_hugepage_limits,
-			               sizeof(struct lc_hugepage_limit), parse_hugepage, err);
+			rc = lc_cfg_array(v, sub, (void **)&r->hugepage_limits,
+			                  &r->n_hugepage_limits, sizeof(struct lc_hugepage_limit),
+			                  parse_hugepage, err);
 		else
-			rc = unsupported(err, path, key);
+			rc = lc_cfg_unknown(err, path, key, v);
 		if (rc < 0)
 			return -1;
 	}
@@ -764,24 +828,24 @@ static int parse_seccomp_arg(json_t *o, const char *path, void *arr, size_t i, c
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("index"))
-			r = get_u32(v, sub, &a->index, err);
+			r = lc_cfg_u32(v, sub, &a->index, err);
 		else if (FIELD("value"))
-			r = get_u64(v, sub, &a->value, err);
+			r = lc_cfg_u64(v, sub, &a->value, err);
 		else if (FIELD("valueTwo"))
-			r = get_u64(v, sub, &a->value_two, err);
+			r = lc_cfg_u64(v, sub, &a->value_two, err);
 		else if (FIELD("op"))
-			r = get_str(v, sub, &a->op, err);
+			r = lc_cfg_str(v, sub, &a->op, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
 	if (!json_object_get(o, "index"))
-		return missing(err, path, "index");
+		return lc_cfg_missing(err, path, "index");
 	if (!json_object_get(o, "value"))
-		return missing(err, path, "value");
+		return lc_cfg_missing(err, path, "value");
 	if (!a->op)
-		return missing(err, path, "op");
+		return lc_cfg_missing(err, path, "op");
 	return 0;
 }
 
@@ -795,23 +859,23 @@ static int parse_seccomp_rule(json_t *o, const char *path, void *arr, size_t i, 
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("names"))
-			r = get_strv(v, sub, &s->names, err);
+			r = lc_cfg_strv(v, sub, &s->names, err);
 		else if (FIELD("action"))
-			r = get_str(v, sub, &s->action, err);
+			r = lc_cfg_str(v, sub, &s->action, err);
 		else if (FIELD("errnoRet"))
-			r = get_i64(v, sub, &s->errno_ret, err);
+			r = lc_cfg_i64(v, sub, &s->errno_ret, err);
 		else if (FIELD("args"))
-			r = get_array(v, sub, (void **)&s->args, &s->n_args,
-			              sizeof(struct lc_seccomp_arg), parse_seccomp_arg, err);
+			r = lc_cfg_array(v, sub, (void **)&s->args, &s->n_args,
+			                 sizeof(struct lc_seccomp_arg), parse_seccomp_arg, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
 	if (!s->names)
-		return missing(err, path, "names");
+		return lc_cfg_missing(err, path, "names");
 	if (!s->action)
-		return missing(err, path, "action");
+		return lc_cfg_missing(err, path, "action");
 	return 0;
 }
 
@@ -825,21 +889,21 @@ static int parse_seccomp(json_t *o, const char *path, struct lc_config *c, cm_er
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("defaultAction"))
-			r = get_str(v, sub, &s->default_action, err);
+			r = lc_cfg_str(v, sub, &s->default_action, err);
 		else if (FIELD("defaultErrnoRet"))
-			r = get_i64(v, sub, &s->default_errno_ret, err);
+			r = lc_cfg_i64(v, sub, &s->default_errno_ret, err);
 		else if (FIELD("architectures"))
-			r = get_strv(v, sub, &s->architectures, err);
+			r = lc_cfg_strv(v, sub, &s->architectures, err);
 		else if (FIELD("syscalls"))
-			r = get_array(v, sub, (void **)&s->syscalls, &s->n_syscalls,
-			              sizeof(struct lc_seccomp_rule), parse_seccomp_rule, err);
+			r = lc_cfg_array(v, sub, (void **)&s->syscalls, &s->n_syscalls,
+			                 sizeof(struct lc_seccomp_rule), parse_seccomp_rule, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
 	if (!s->default_action)
-		return missing(err, path, "defaultAction");
+		return lc_cfg_missing(err, path, "defaultAction");
 	return 0;
 }
 
@@ -852,7 +916,7 @@ static int parse_sysctl(json_t *o, const char *path, struct lc_config *c, cm_err
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		struct lc_sysctl *s = &c->sysctl[c->n_sysctl++];
 		s->key = xstrdup(key);
-		if (get_str(v, sub, &s->value, err) < 0)
+		if (lc_cfg_str(v, sub, &s->value, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -866,33 +930,38 @@ static int parse_linux(json_t *o, const char *path, struct lc_config *c, cm_err 
 		_cleanup_free_ char *sub = xasprintf("%s.%s", path, key);
 		int r;
 		if (FIELD("namespaces"))
-			r = get_array(v, sub, (void **)&c->namespaces, &c->n_namespaces,
-			              sizeof(struct lc_namespace), parse_namespace, err);
+			r = lc_cfg_array(v, sub, (void **)&c->namespaces, &c->n_namespaces,
+			                 sizeof(struct lc_namespace), parse_namespace, err);
 		else if (FIELD("uidMappings"))
-			r = get_array(v, sub, (void **)&c->uid_mappings, &c->n_uid_mappings,
-			              sizeof(struct lc_idmap), parse_idmap, err);
+			r = lc_cfg_array(v, sub, (void **)&c->uid_mappings, &c->n_uid_mappings,
+			                 sizeof(struct lc_idmap), parse_idmap, err);
 		else if (FIELD("gidMappings"))
-			r = get_array(v, sub, (void **)&c->gid_mappings, &c->n_gid_mappings,
-			              sizeof(struct lc_idmap), parse_idmap, err);
+			r = lc_cfg_array(v, sub, (void **)&c->gid_mappings, &c->n_gid_mappings,
+			                 sizeof(struct lc_idmap), parse_idmap, err);
 		else if (FIELD("devices"))
-			r = get_array(v, sub, (void **)&c->devices, &c->n_devices,
-			              sizeof(struct lc_device), parse_device, err);
+			r = lc_cfg_array(v, sub, (void **)&c->devices, &c->n_devices,
+			                 sizeof(struct lc_device), parse_device, err);
 		else if (FIELD("cgroupsPath"))
-			r = get_str(v, sub, &c->cgroups_path, err);
+			r = lc_cfg_str(v, sub, &c->cgroups_path, err);
 		else if (FIELD("resources"))
-			r = want_object(v, sub, err) ?: parse_resources(v, sub, &c->resources, err);
+			r = lc_cfg_object(v, sub, err)
+			        ?: parse_resources(v, sub, &c->resources, err);
 		else if (FIELD("seccomp"))
-			r = want_object(v, sub, err) ?: parse_seccomp(v, sub, c, err);
+			r = lc_cfg_object(v, sub, err) ?: parse_seccomp(v, sub, c, err);
 		else if (FIELD("maskedPaths"))
-			r = get_strv(v, sub, &c->masked_paths, err);
+			r = lc_cfg_strv(v, sub, &c->masked_paths, err);
 		else if (FIELD("readonlyPaths"))
-			r = get_strv(v, sub, &c->readonly_paths, err);
+			r = lc_cfg_strv(v, sub, &c->readonly_paths, err);
 		else if (FIELD("sysctl"))
-			r = want_object(v, sub, err) ?: parse_sysctl(v, sub, c, err);
+			r = lc_cfg_object(v, sub, err) ?: parse_sysctl(v, sub, c, err);
 		else if (FIELD("rootfsPropagation"))
-			r = get_str(v, sub, &c->rootfs_propagation, err);
+			r = lc_cfg_str(v, sub, &c->rootfs_propagation, err);
+		else if (FIELD("mountLabel"))
+			r = lc_cfg_str(v, sub, &c->mount_label, err);
+		else if (FIELD("personality"))
+			r = lc_cfg_object(v, sub, err) ?: lc_cfg_personality(v, sub, c, err);
 		else
-			r = unsupported(err, path, key);
+			r = lc_cfg_unknown(err, path, key, v);
 		if (r < 0)
 			return -1;
 	}
@@ -907,24 +976,26 @@ static int parse_top(json_t *o, struct lc_config *c, cm_err *err)
 		const char *sub = key;
 		int r;
 		if (FIELD("ociVersion"))
-			r = get_str(v, sub, &c->oci_version, err);
+			r = lc_cfg_str(v, sub, &c->oci_version, err);
 		else if (FIELD("root"))
-			r = want_object(v, sub, err) ?: parse_root(v, sub, c, err);
+			r = lc_cfg_object(v, sub, err) ?: parse_root(v, sub, c, err);
 		else if (FIELD("mounts"))
-			r = get_array(v, sub, (void **)&c->mounts, &c->n_mounts,
-			              sizeof(struct lc_mount), parse_mount, err);
+			r = lc_cfg_array(v, sub, (void **)&c->mounts, &c->n_mounts,
+			                 sizeof(struct lc_mount), parse_mount, err);
 		else if (FIELD("process"))
-			r = want_object(v, sub, err) ?: parse_process(v, sub, &c->process, err);
+			r = lc_cfg_object(v, sub, err) ?: parse_process(v, sub, &c->process, err);
 		else if (FIELD("hostname"))
-			r = get_str(v, sub, &c->hostname, err);
+			r = lc_cfg_str(v, sub, &c->hostname, err);
 		else if (FIELD("domainname"))
-			r = get_str(v, sub, &c->domainname, err);
+			r = lc_cfg_str(v, sub, &c->domainname, err);
 		else if (FIELD("linux"))
-			r = want_object(v, sub, err) ?: parse_linux(v, sub, c, err);
+			r = lc_cfg_object(v, sub, err) ?: parse_linux(v, sub, c, err);
+		else if (FIELD("hooks"))
+			r = lc_cfg_object(v, sub, err) ?: lc_cfg_hooks(v, sub, c, err);
 		else if (FIELD("annotations"))
-			r = want_object(v, sub, err); /* metadata for others: no effect here */
+			r = lc_cfg_object(v, sub, err); /* metadata for others: no effect here */
 		else
-			r = unsupported(err, "", key);
+			r = lc_cfg_unknown(err, "", key, v);
 		if (r < 0)
 			return -1;
 	}

@@ -48,6 +48,15 @@ struct lc_rlimit {
 	uint64_t hard;
 };
 
+/* process.scheduler: sched_setattr(2) for the container's process. */
+struct lc_scheduler {
+	int policy; /* SCHED_OTHER ... SCHED_DEADLINE */
+	int nice;
+	int priority;
+	uint64_t flags; /* SCHED_FLAG_* */
+	uint64_t runtime, deadline, period;
+};
+
 struct lc_process {
 	char **args;
 	char **env;
@@ -63,6 +72,12 @@ struct lc_process {
 	bool terminal;
 	unsigned short console_rows, console_cols; /* consoleSize; 0: not given */
 	int64_t oom_score_adj;                     /* LC_UNSET: leave it */
+	int64_t umask;                             /* user.umask; LC_UNSET: 0022 as runc */
+	char *selinux_label;                       /* accepted only where SELinux is off */
+	char *apparmor_profile;                    /* accepted only where AppArmor is off */
+	int io_prio_class;                         /* IOPRIO_CLASS_*; 0: not given */
+	int io_prio_level;
+	struct lc_scheduler *scheduler; /* NULL: not given */
 };
 
 struct lc_namespace {
@@ -93,6 +108,27 @@ struct lc_hugepage_limit {
 	uint64_t limit;  /* bytes */
 };
 
+struct lc_sysctl {
+	char *key;
+	char *value;
+};
+
+/* A blockIO weight or throttle for one device: rate is bytes or operations per second. */
+struct lc_blkio_device {
+	int64_t major;
+	int64_t minor;
+	int64_t weight; /* LC_UNSET: not given */
+	uint64_t rate;
+};
+
+enum lc_blkio_throttle {
+	LC_THROTTLE_READ_BPS,
+	LC_THROTTLE_WRITE_BPS,
+	LC_THROTTLE_READ_IOPS,
+	LC_THROTTLE_WRITE_IOPS,
+	LC_THROTTLE_N
+};
+
 struct lc_resources {
 	int64_t memory_limit; /* bytes; LC_UNSET, or -1 for unlimited */
 	int64_t memory_reservation;
@@ -104,6 +140,17 @@ struct lc_resources {
 	char *cpu_mems;
 	int64_t pids_limit;
 	int64_t blkio_weight;
+	int64_t blkio_leaf_weight;
+	struct lc_blkio_device *blkio_weight_devices;
+	size_t n_blkio_weight_devices;
+	struct lc_blkio_device *blkio_throttle[LC_THROTTLE_N];
+	size_t n_blkio_throttle[LC_THROTTLE_N];
+	int64_t memory_kernel; /* the deprecated kernel limits: v1 only */
+	int64_t memory_kernel_tcp;
+	int64_t memory_swappiness;
+	int disable_oom_killer;    /* -1: not given, 0, 1 */
+	struct lc_sysctl *unified; /* resources.unified: cgroup v2 file → value */
+	size_t n_unified;
 	struct lc_device_rule *devices;
 	size_t n_devices;
 	struct lc_hugepage_limit *hugepage_limits;
@@ -133,13 +180,27 @@ struct lc_seccomp {
 	size_t n_syscalls;
 };
 
-struct lc_sysctl {
-	char *key;
-	char *value;
+enum lc_hook_kind {
+	LC_HOOK_PRESTART,
+	LC_HOOK_CREATE_RUNTIME,
+	LC_HOOK_CREATE_CONTAINER,
+	LC_HOOK_START_CONTAINER,
+	LC_HOOK_POSTSTART,
+	LC_HOOK_POSTSTOP,
+	LC_HOOK_NKINDS
+};
+
+struct lc_hook {
+	char *path; /* absolute, in the namespace the hook runs in */
+	char **args;
+	char **env;
+	int64_t timeout; /* seconds; LC_UNSET: none */
 };
 
 struct lc_config {
 	char *oci_version;
+	struct lc_hook *hooks[LC_HOOK_NKINDS];
+	size_t n_hooks[LC_HOOK_NKINDS];
 	char *root_path; /* the rootfs, relative to the bundle directory or absolute */
 	bool root_readonly;
 	struct lc_mount *mounts;
@@ -163,12 +224,18 @@ struct lc_config {
 	struct lc_sysctl *sysctl;
 	size_t n_sysctl;
 	char *rootfs_propagation; /* "private", "rslave", ...; NULL: rprivate */
+	char *mount_label;        /* accepted only where SELinux is off */
+	int64_t personality;      /* PER_LINUX or PER_LINUX32; LC_UNSET: leave it */
 };
+
+/* The hook kinds as the spec spells them ("prestart", "createRuntime", ...). */
+const char *lc_hook_kind_name(enum lc_hook_kind k);
 
 /* An empty config: every optional number LC_UNSET, oomScoreAdj unset. */
 struct lc_config *lc_config_new(void);
 void lc_config_free(struct lc_config *c);
-/* Parses an OCI config.json text. Unknown or unsupported fields are an error naming them. */
+/* Parses an OCI config.json text. Unknown fields are ignored, as the spec requires; a known
+ * feature this runtime cannot honour, and a value of the wrong type, are errors naming them. */
 int lc_config_parse(const char *json, struct lc_config **out, cm_err *err);
 int lc_config_load(const char *path, struct lc_config **out, cm_err *err);
 /* Writes the config as OCI JSON (an owned, NUL-terminated string). */

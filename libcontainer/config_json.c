@@ -1,10 +1,12 @@
 /* struct lc_config → OCI JSON: what `nsinit config` prints and what state directories keep. */
 #define _GNU_SOURCE
 #include "libcontainer/config.h"
+#include "libcontainer/config_int.h"
 #include "common/xalloc.h"
 
 #include <jansson.h>
 #include <string.h>
+#include <sys/personality.h>
 
 static json_t *strv_json(char *const *v)
 {
@@ -93,7 +95,7 @@ static json_t *process_json(const struct lc_process *p)
 	json_object_set_new(o, "rlimits", rl);
 	json_object_set_new(o, "noNewPrivileges", json_boolean(p->no_new_privileges));
 	set_i64(o, "oomScoreAdj", p->oom_score_adj);
-	return o;
+	return lc_cfg_process_extra_json(p, o);
 }
 
 static json_t *resources_json(const struct lc_resources *r)
@@ -133,10 +135,7 @@ static json_t *resources_json(const struct lc_resources *r)
 	if (r->pids_limit != LC_UNSET)
 		json_object_set_new(o, "pids",
 		                    json_pack("{s:I}", "limit", (json_int_t)r->pids_limit));
-	if (r->blkio_weight != LC_UNSET)
-		json_object_set_new(o, "blockIO",
-		                    json_pack("{s:I}", "weight", (json_int_t)r->blkio_weight));
-	return o;
+	return lc_cfg_resources_extra_json(r, o);
 }
 
 static json_t *seccomp_json(const struct lc_seccomp *s)
@@ -213,6 +212,11 @@ static json_t *linux_json(const struct lc_config *c)
 		json_object_set_new(o, "sysctl", s);
 	}
 	set_str(o, "rootfsPropagation", c->rootfs_propagation);
+	set_str(o, "mountLabel", c->mount_label);
+	if (c->personality != LC_UNSET)
+		json_object_set_new(o, "personality",
+		                    json_pack("{s:s}", "domain",
+		                              c->personality == PER_LINUX ? "LINUX" : "LINUX32"));
 	return o;
 }
 
@@ -231,6 +235,9 @@ char *lc_config_to_json(const struct lc_config *c)
 		json_array_append_new(mounts, mount_json(&c->mounts[i]));
 	json_object_set_new(o, "mounts", mounts);
 	json_object_set_new(o, "linux", linux_json(c));
+	json_t *hooks = lc_cfg_hooks_json(c);
+	if (hooks)
+		json_object_set_new(o, "hooks", hooks);
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (!s)

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "libcontainer/container.h"
 #include "libcontainer/container_int.h"
+#include "libcontainer/hooks.h"
 #include "libcontainer/process.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
@@ -193,9 +194,37 @@ static int make_fifo(struct lc_container *c, int *fd, cm_err *err)
 	return 0;
 }
 
+struct create_hooks {
+	struct lc_container *c;
+	const struct lc_config *cfg;
+};
+
+/* The child waits before pivot_root meanwhile: prestart and createRuntime in the runtime's
+ * namespaces, createContainer in the container's. A failure fails the create, which then
+ * undoes everything (and runs the poststop hooks, as the spec's lifecycle goes on there). */
+static int run_create_hooks(void *arg, pid_t pid, cm_err *err)
+{
+	struct create_hooks *h = arg;
+	h->c->state.pid = pid;
+	h->c->hooks_ran = true;
+	_cleanup_free_ char *state = lc_hooks_state_json(&h->c->state, "creating");
+	return lc_hooks_run(h->cfg, LC_HOOK_PRESTART, state, 0, err) ?:
+	       lc_hooks_run(h->cfg, LC_HOOK_CREATE_RUNTIME, state, 0, err) ?:
+	       lc_hooks_run(h->cfg, LC_HOOK_CREATE_CONTAINER, state, pid, err);
+}
+
+static void run_poststop(struct lc_container *c, const struct lc_config *cfg)
+{
+	if (!cfg || !lc_hooks_any(cfg, LC_HOOK_POSTSTOP, LC_HOOK_POSTSTOP))
+		return;
+	_cleanup_free_ char *state = lc_hooks_state_json(&c->state, "stopped");
+	lc_hooks_run_warn(cfg, LC_HOOK_POSTSTOP, state, 0);
+}
+
 static int spawn_init(struct lc_container *c, const struct lc_config *cfg, struct lc_create_opts *o,
                       cm_err *err)
 {
+	struct create_hooks hooks = {c, cfg};
 	_cleanup_close_ int start_fd = -1, tty_slave = -1;
 	if (make_fifo(c, &start_fd, err) < 0)
 		return -1;
@@ -214,6 +243,10 @@ static int spawn_init(struct lc_container *c, const struct lc_config *cfg, struc
 	    .exec_fd = o->init_fd,
 	    .cache_dirfd = c->f->cachefd,
 	};
+	if (lc_hooks_any(cfg, LC_HOOK_PRESTART, LC_HOOK_CREATE_CONTAINER)) {
+		req.hooks = run_create_hooks;
+		req.hooks_arg = &hooks;
+	}
 	memcpy(req.stdio, o->stdio, sizeof(req.stdio));
 	if (lc_process_spawn(&req, &c->state.pid, &c->pidfd, &c->sync_fd, err) < 0)
 		return -1;
@@ -235,6 +268,7 @@ static int create_in(struct lc_container *c, const struct lc_config *cfg, struct
 	c->state.bundle = xstrdup(o->bundle ? o->bundle : getcwd(cwd, sizeof(cwd)) ? cwd : ".");
 	c->state.rootfs = resolve_rootfs(cfg, c->state.bundle);
 	c->arg0 = xstrdup(cfg->process.args[0]);
+	c->hooks_none = !lc_hooks_any(cfg, 0, LC_HOOK_NKINDS - 1);
 	c->state.created = (long long)time(NULL);
 	c->state.creator = getpid();
 	if (cm_proc_stat(c->state.creator, &c->state.creator_start_time, &st) < 0)
@@ -272,6 +306,8 @@ int lc_container_create(struct lc_factory *f, const char *id, const struct lc_co
 		}
 		lc_cgroup_destroy(&c->state.cgroup, &ignored);
 		remove_state(c, &ignored);
+		if (c->hooks_ran)
+			run_poststop(c, cfg);
 		lc_container_free(c);
 		return cm_err_wrap(err, "create container %s", id);
 	}
@@ -304,7 +340,44 @@ int lc_container_load(struct lc_factory *f, const char *id, struct lc_container 
 	return 0;
 }
 
+/* startContainer, in the container's namespaces before its process runs: a failure stops the
+ * container (the caller deletes it, which runs poststop). */
+static int run_start_hooks(struct lc_container *c, cm_err *err)
+{
+	if (lc_container_load_config(c, err) < 0)
+		return -1;
+	if (!lc_hooks_any(c->cfg, LC_HOOK_START_CONTAINER, LC_HOOK_START_CONTAINER))
+		return 0;
+	_cleanup_free_ char *state = lc_hooks_state_json(&c->state, "created");
+	if (lc_hooks_run(c->cfg, LC_HOOK_START_CONTAINER, state, c->state.pid, err) == 0)
+		return 0;
+	cm_err ignored;
+	lc_container_kill(c, SIGKILL, false, &ignored);
+	return cm_err_wrap(err, "start container %s", c->state.id);
+}
+
+static void run_poststart(struct lc_container *c)
+{
+	if (!lc_hooks_any(c->cfg, LC_HOOK_POSTSTART, LC_HOOK_POSTSTART))
+		return;
+	_cleanup_free_ char *state = lc_hooks_state_json(&c->state, "running");
+	lc_hooks_run_warn(c->cfg, LC_HOOK_POSTSTART, state, 0);
+}
+
+static int start_process(struct lc_container *c, cm_err *err);
+
 int lc_container_start(struct lc_container *c, cm_err *err)
+{
+	if (!c->hooks_none && lc_container_status(c) == LC_CREATED && run_start_hooks(c, err) < 0)
+		return -1;
+	if (start_process(c, err) < 0)
+		return -1;
+	if (c->cfg)
+		run_poststart(c);
+	return 0;
+}
+
+static int start_process(struct lc_container *c, cm_err *err)
 {
 	_cleanup_close_ int fd =
 	    openat(c->dirfd, "exec.fifo", O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
@@ -466,6 +539,8 @@ int lc_container_kill(struct lc_container *c, int sig, bool all, cm_err *err)
 int lc_container_delete(struct lc_container *c, bool force, cm_err *err)
 {
 	cm_err ignored;
+	/* read before the state goes: poststop runs after */
+	bool has_config = !c->hooks_none && lc_container_load_config(c, &ignored) == 0;
 	enum lc_status st = lc_container_status(c);
 	if (st != LC_STOPPED && st != LC_CREATED && !force)
 		return cm_err_set(err, EBUSY, "container %s is %s: stop it or force the delete",
@@ -483,5 +558,6 @@ int lc_container_delete(struct lc_container *c, bool force, cm_err *err)
 	/* what is left in the cgroups (a create killed after its init joined them) dies there */
 	if (lc_cgroup_destroy(&c->state.cgroup, err) < 0 || remove_state(c, err) < 0)
 		return cm_err_wrap(err, "delete container %s", c->state.id);
+	run_poststop(c, has_config ? c->cfg : NULL);
 	return 0;
 }

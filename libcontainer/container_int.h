@@ -20,8 +20,11 @@ struct lc_container {
 	struct lc_config *cfg; /* loaded from config.json when first needed */
 	char *arg0;            /* created here: the command, for start's error message */
 	int pidfd;
-	int sync_fd;    /* created here: reports the exec's outcome at start */
-	bool is_parent; /* created here: ours to reap */
+	int sync_fd;     /* created here: reports the exec's outcome at start */
+	bool is_parent;  /* created here: ours to reap */
+	bool hooks_ran;  /* created here: the create hooks began (poststop runs on failure) */
+	bool hooks_none; /* created here from a config without hooks: start and delete need not
+	                  * parse the saved one to look for them */
 };
 
 int lc_container_load_config(struct lc_container *c, cm_err *err);

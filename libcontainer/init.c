@@ -29,9 +29,9 @@ static __attribute__((noreturn)) void fail(const struct lc_plan *p, int step, in
 	_exit(127);
 }
 
-static void report_ready(const struct lc_plan *p)
+static void report(const struct lc_plan *p, int step)
 {
-	struct lc_report r = {LC_STEP_READY, 0, -1};
+	struct lc_report r = {step, 0, -1};
 	ssize_t ignored = send(p->sync_fd, &r, sizeof(r), MSG_NOSIGNAL);
 	(void)ignored;
 }
@@ -60,6 +60,37 @@ static void wait_for_parent(const struct lc_plan *p, char want)
 {
 	if (lc_init_wait_byte(p, want) < 0)
 		fail(p, LC_STEP_SYNC, -1);
+}
+
+/* The parent runs the hooks in step with us: it has put us in our cgroups before ('c'), so
+ * the later wait for 'c' must not wait again. */
+int lc_init_hook_point(const struct lc_plan *p)
+{
+	if (lc_init_wait_byte(p, 'c') < 0)
+		return -1;
+	report(p, LC_STEP_HOOKS);
+	return lc_init_wait_byte(p, 'h');
+}
+
+/* No mount namespace: the host's mounts stay as they are, the process only enters the root. */
+static void enter_root_shared(const struct lc_plan *p)
+{
+	if (p->hook_point && lc_init_hook_point(p) < 0)
+		fail(p, LC_STEP_HOOKS, -1);
+	if (chroot(p->rootfs) < 0 || chdir("/") < 0)
+		fail(p, LC_STEP_CHROOT, -1);
+}
+
+/* personality, I/O priority and scheduler: the process's own, inherited across exec; set
+ * before the capabilities are dropped (a real-time policy needs CAP_SYS_NICE). */
+static void set_process_attrs(const struct lc_plan *p)
+{
+	if (p->personality >= 0 && syscall(SYS_personality, (unsigned long)p->personality) < 0)
+		fail(p, LC_STEP_PERSONALITY, -1);
+	if (p->ioprio >= 0 && syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, p->ioprio) < 0)
+		fail(p, LC_STEP_IOPRIO, -1);
+	if (p->sched_set && syscall(SYS_sched_setattr, 0, &p->sched, 0) < 0)
+		fail(p, LC_STEP_SCHED, -1);
 }
 
 static int setup_stdio(const struct lc_plan *p)
@@ -290,16 +321,22 @@ void lc_init_run(const struct lc_plan *p)
 	if (p->domainname && setdomainname(p->domainname, str_len(p->domainname)) < 0)
 		fail(p, LC_STEP_DOMAINNAME, -1);
 	int step = 0, index = -1;
-	if (!p->join_only &&
-	    (lc_rootfs_prepare(p, &step, &index) < 0 || lc_rootfs_finish(p, &step, &index) < 0))
+	if (p->no_mntns)
+		enter_root_shared(p);
+	else if (!p->join_only && (lc_rootfs_prepare(p, &step, &index) < 0 ||
+	                           lc_rootfs_finish(p, &step, &index) < 0))
 		fail(p, step, index);
 	set_limits(p);
+	set_process_attrs(p);
 	if (p->cwd)
 		enter_cwd(p);
 	int which = -1, fd = lock_down(p, &which);
-	wait_for_parent(p, 'c'); /* the parent has put us in the container's cgroups */
-	report_ready(p);
+	if (!p->hook_point)
+		wait_for_parent(p, 'c'); /* the parent has put us in the container's cgroups */
+	report(p, LC_STEP_READY);
 	wait_for_start(p);
+	if (p->umask >= 0)
+		umask((mode_t)p->umask);
 	exec_fd(p, fd, which);
 	fail(p, LC_STEP_EXEC, which);
 }

@@ -47,6 +47,11 @@ enum lc_step {
 	LC_STEP_FIND_EXEC,
 	LC_STEP_INTERPRETER,
 	LC_STEP_EXEC,
+	LC_STEP_HOOKS,
+	LC_STEP_CHROOT,
+	LC_STEP_PERSONALITY,
+	LC_STEP_IOPRIO,
+	LC_STEP_SCHED,
 	LC_STEP_COUNT
 };
 
@@ -94,6 +99,18 @@ struct lc_ns_join {
 	int type;
 };
 
+/* sched_setattr(2)'s argument, SCHED_ATTR_SIZE_VER0 */
+struct lc_sched_attr {
+	uint32_t size;
+	uint32_t policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime;
+	uint64_t deadline;
+	uint64_t period;
+};
+
 struct lc_plan {
 	int sync_fd;    /* the child's end of the socketpair */
 	int start_fd;   /* create: the exec fifo, opened O_RDWR; read one byte to start. -1: no wait
@@ -102,6 +119,8 @@ struct lc_plan {
 	int tty_slave;  /* >= 0: new session with this as the controlling terminal and stdio */
 	bool userns;    /* a new user namespace: wait for the maps, then become root in it */
 	bool join_only; /* exec into a running container: no rootfs setup */
+	bool no_mntns;  /* no mount namespace: chroot into the rootfs, mount nothing */
+	bool hook_point; /* stop before pivot_root for the parent's create hooks */
 
 	struct lc_ns_join joins[8];
 	size_t n_joins;
@@ -127,6 +146,11 @@ struct lc_plan {
 	struct rlimit rlimits[RLIM_NLIMITS];
 	bool rlimit_set[RLIM_NLIMITS];
 	const char *cwd;
+	int umask;        /* -1: leave it */
+	int ioprio;       /* ioprio_set's value; -1: leave it */
+	long personality; /* -1: leave it */
+	bool sched_set;
+	struct lc_sched_attr sched;
 
 	uid_t uid;
 	gid_t gid;
@@ -144,6 +168,10 @@ struct lc_plan {
 
 /* In the child: reads bytes from the parent until want arrives; -1 if the parent is gone. */
 int lc_init_wait_byte(const struct lc_plan *p, char want);
+
+/* In the child, before pivot_root: tells the parent that the create hooks may run, and waits
+ * until they have ('h'). -1 with errno if the parent is gone (a hook failed). */
+int lc_init_hook_point(const struct lc_plan *p);
 
 /* The child's whole life: never returns. */
 __attribute__((noreturn)) void lc_init_run(const struct lc_plan *p);

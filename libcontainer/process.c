@@ -67,6 +67,11 @@ static const char *const step_names[LC_STEP_COUNT] = {
     [LC_STEP_FIND_EXEC] = "find executable",
     [LC_STEP_INTERPRETER] = "find the interpreter of",
     [LC_STEP_EXEC] = "exec",
+    [LC_STEP_HOOKS] = "wait for the create hooks",
+    [LC_STEP_CHROOT] = "chroot to",
+    [LC_STEP_PERSONALITY] = "set linux.personality",
+    [LC_STEP_IOPRIO] = "set process.ioPriority",
+    [LC_STEP_SCHED] = "set process.scheduler",
 };
 
 /* ---- the plan ---- */
@@ -113,6 +118,29 @@ static void plan_limits(const struct lc_config *c, struct lc_plan *p)
 		p->rlimits[r].rlim_max = c->process.rlimits[i].hard;
 		p->rlimit_set[r] = true;
 	}
+}
+
+static void plan_process_attrs(const struct lc_config *c, struct lc_plan *p)
+{
+	const struct lc_process *pr = &c->process;
+	p->umask = pr->umask == LC_UNSET ? -1 : (int)pr->umask;
+	p->personality = c->personality == LC_UNSET ? -1 : (long)c->personality;
+	/* IOPRIO_PRIO_VALUE(class, data): the class in the bits above 13 */
+	p->ioprio = pr->io_prio_class ? (pr->io_prio_class << 13) | pr->io_prio_level : -1;
+	const struct lc_scheduler *s = pr->scheduler;
+	if (!s)
+		return;
+	p->sched_set = true;
+	p->sched = (struct lc_sched_attr){
+	    .size = sizeof(p->sched),
+	    .policy = (uint32_t)s->policy,
+	    .flags = s->flags,
+	    .nice = s->nice,
+	    .priority = (uint32_t)s->priority,
+	    .runtime = s->runtime,
+	    .deadline = s->deadline,
+	    .period = s->period,
+	};
 }
 
 static int open_joins(const struct lc_config *c, pid_t join_pid, struct lc_plan *p, cm_err *err)
@@ -173,6 +201,9 @@ static int plan_rootfs(const struct lc_spawn_req *r, struct lc_plan *p, cm_err *
 		return cm_err_sys(err, "rootfs %s", joined);
 	p->rootfs = abs;
 	p->bundle = r->bundle ? xstrdup(r->bundle) : NULL;
+	p->no_mntns = !lc_config_has_namespace(c, CLONE_NEWNS);
+	if (p->no_mntns)
+		return 0; /* validation refused every mount, device and path */
 	p->root_readonly = c->root_readonly;
 	if (c->rootfs_propagation)
 		p->root_propagation = lc_propagation_flags(c->rootfs_propagation);
@@ -208,6 +239,8 @@ static int plan_build(const struct lc_spawn_req *r, struct lc_plan *p, cm_err *e
 			return -1;
 	}
 	plan_limits(c, p);
+	plan_process_attrs(c, p);
+	p->hook_point = r->hooks != NULL;
 	p->cwd = r->cwd ? r->cwd : c->process.cwd;
 	p->uid = r->has_user ? r->uid : c->process.uid;
 	p->gid = r->has_user ? r->gid : c->process.gid;
@@ -244,6 +277,7 @@ static const char *report_object(const struct lc_plan *p, const struct lc_config
 			         c->mounts[i].destination);
 		return buf;
 	case LC_STEP_PIVOT:
+	case LC_STEP_CHROOT:
 		return p->rootfs ? p->rootfs : "";
 	case LC_STEP_CWD:
 		return p->cwd;
@@ -300,6 +334,14 @@ static int read_report_flags(int fd, struct lc_report *rep, int flags, cm_err *e
 static int read_report(int fd, struct lc_report *rep, cm_err *err)
 {
 	return read_report_flags(fd, rep, 0, err);
+}
+
+/* Lets the child go on after the hooks: 1, or -1 if it is gone (its report says why). */
+static int run_on(int fd, cm_err *err)
+{
+	if (send(fd, "h", 1, MSG_NOSIGNAL) == 1)
+		return 1;
+	return cm_err_sys(err, "signal the container to go on after its hooks");
 }
 
 static void reap(int pidfd)
@@ -478,6 +520,13 @@ int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_ou
 	cm_err ignored;
 	if (rc == 0 && (rc = parent_setup(r, &plan, pid, fd, err)) == 0) {
 		int got = read_report(fd, &rep, err);
+		if (got == 1 && rep.step == LC_STEP_HOOKS) {
+			/* the child waits before pivot_root while the create hooks run */
+			rc = r->hooks(r->hooks_arg, pid, err);
+			got = rc < 0 ? -1 : run_on(fd, err);
+			if (got == 1)
+				got = read_report(fd, &rep, err);
+		}
 		if (got < 0)
 			rc = -1;
 		else if (got == 0)

@@ -26,6 +26,9 @@ struct lc_spawn_req {
 	char *const *env;
 	const char *cwd;
 	bool has_user;
+	/* create: runs the create hooks while the child waits before pivot_root; NULL: none */
+	int (*hooks)(void *arg, pid_t pid, cm_err *err);
+	void *hooks_arg;
 	uid_t uid;
 	gid_t gid;
 };

@@ -323,6 +323,9 @@ int lc_rootfs_prepare(const struct lc_plan *p, int *step, int *index)
 		return -1;
 	if (mounts_and_dev(p, rootfd, step, index) < 0 || paths_in_root(p, rootfd, step, index) < 0)
 		return close_keep_errno(rootfd, -1);
+	*step = LC_STEP_HOOKS;
+	if (p->hook_point && lc_init_hook_point(p) < 0)
+		return close_keep_errno(rootfd, -1);
 	*step = LC_STEP_PIVOT;
 	*index = -1;
 	return close_keep_errno(rootfd, pivot(rootfd));

@@ -7,10 +7,12 @@
 #include "common/cleanup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static const struct {
 	const char *name;
@@ -90,9 +92,76 @@ static int check_namespaces(const struct lc_config *c, cm_err *err)
 		return cm_err_set(err, EINVAL, "field hostname: needs a uts namespace");
 	if (c->domainname && *c->domainname && !lc_config_has_namespace(c, CLONE_NEWUTS))
 		return cm_err_set(err, EINVAL, "field domainname: needs a uts namespace");
-	if (!lc_config_has_namespace(c, CLONE_NEWNS))
-		return cm_err_set(err, EINVAL,
-		                  "field linux.namespaces: a mount namespace is required");
+	return 0;
+}
+
+/* Without a mount namespace the container shares the host's mounts (the spec's rule for a
+ * namespace not listed), and this runtime never changes the host's: it only chroots into
+ * root.path. What would need a mount is refused, naming the field. */
+static int check_no_mount_ns(const struct lc_config *c, cm_err *err)
+{
+	static const char why[] = "needs a mount namespace (linux.namespaces has none: the "
+	                          "container shares the host's mounts, which are left alone)";
+	const char *field = c->n_mounts                                 ? "mounts"
+	                    : c->masked_paths && c->masked_paths[0]     ? "linux.maskedPaths"
+	                    : c->readonly_paths && c->readonly_paths[0] ? "linux.readonlyPaths"
+	                    : c->n_devices                              ? "linux.devices"
+	                    : c->root_readonly                          ? "root.readonly"
+	                    : c->rootfs_propagation                     ? "linux.rootfsPropagation"
+	                    : c->n_sysctl                               ? "linux.sysctl"
+	                                                                : NULL;
+	if (lc_config_has_namespace(c, CLONE_NEWNS) || !field)
+		return 0;
+	return cm_err_set(err, EINVAL, "field %s: %s", field, why);
+}
+
+/* "1.0.2", "1.2.0-rc.1", "1.0.2-dev": the spec's SemVer 2.0.0. */
+static int check_oci_version(const char *v, cm_err *err)
+{
+	const char *s = v;
+	for (int part = 0; v && part < 3; part++) {
+		size_t n = strspn(s, "0123456789");
+		if (n == 0 || (n > 1 && s[0] == '0') || (part < 2 && s[n] != '.'))
+			return cm_err_set(err, EINVAL, "field ociVersion: %s is not a version", v);
+		s += n + (part < 2);
+	}
+	if (v && *s && *s != '-' && *s != '+')
+		return cm_err_set(err, EINVAL, "field ociVersion: %s is not a version", v);
+	return 0;
+}
+
+static bool host_flag(const char *path)
+{
+	char c = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool on = read(fd, &c, 1) == 1 && (c == 'Y' || c == '1');
+	close(fd);
+	return on;
+}
+
+/* Labels and profiles this runtime cannot apply: harmless where the host has no SELinux or
+ * AppArmor to enforce them (a label asks for confinement nobody would enforce anyway), an
+ * error where it does, since the container would run unconfined. */
+static int check_security_labels(const struct lc_config *c, cm_err *err)
+{
+	bool selinux = access("/sys/fs/selinux/enforce", F_OK) == 0;
+	const struct lc_process *p = &c->process;
+	if (selinux && p->selinux_label && *p->selinux_label)
+		return cm_err_set(err, ENOTSUP,
+		                  "field process.selinuxLabel: SELinux is enabled on this "
+		                  "host and this runtime cannot apply labels");
+	if (selinux && c->mount_label && *c->mount_label)
+		return cm_err_set(err, ENOTSUP,
+		                  "field linux.mountLabel: SELinux is enabled on this host and "
+		                  "this runtime cannot apply labels");
+	if (p->apparmor_profile && *p->apparmor_profile &&
+	    strcmp(p->apparmor_profile, "unconfined") != 0 &&
+	    host_flag("/sys/module/apparmor/parameters/enabled"))
+		return cm_err_set(err, ENOTSUP,
+		                  "field process.apparmorProfile: AppArmor is enabled on this "
+		                  "host and this runtime cannot apply profiles");
 	return 0;
 }
 
@@ -293,7 +362,9 @@ int lc_config_validate(const struct lc_config *c, cm_err *err)
 		return cm_err_set(err, EINVAL, "field root.path: missing");
 	if (check_process(&c->process, err) < 0 || check_namespaces(c, err) < 0 ||
 	    check_mounts(c, err) < 0 || check_sysctl(c, err) < 0 || check_ids(c, err) < 0 ||
-	    check_cgroups_path(c->cgroups_path, err) < 0 || check_hugepages(&c->resources, err) < 0)
+	    check_cgroups_path(c->cgroups_path, err) < 0 ||
+	    check_hugepages(&c->resources, err) < 0 || check_no_mount_ns(c, err) < 0 ||
+	    check_oci_version(c->oci_version, err) < 0 || check_security_labels(c, err) < 0)
 		return -1;
 	if (check_paths(c->masked_paths, "linux.maskedPaths", err) < 0 ||
 	    check_paths(c->readonly_paths, "linux.readonlyPaths", err) < 0)
