@@ -16,10 +16,12 @@ REL_CFLAGS  := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN_FLAGS   := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_CFLAGS := -O1 -g $(SAN_FLAGS)
 
+# nsinit, the runtime's command-line tool: its files are libcontainer/nsinit*.c
+NSINIT_SRC := $(wildcard libcontainer/nsinit*.c)
 LIB_SRC   := $(wildcard common/*.c) $(filter-out hsupd/main.c,$(wildcard hsupd/*.c)) \
              $(wildcard control/*.c) $(wildcard drivers/*.c) \
              $(wildcard stacks/*.c) $(wildcard alloc/*.c) \
-             $(filter-out libcontainer/nsinit.c,$(wildcard libcontainer/*.c))
+             $(filter-out $(NSINIT_SRC),$(wildcard libcontainer/*.c))
 TEST_SRC  := $(wildcard tests/test_*.c)
 TESTS     := $(patsubst tests/%.c,%,$(TEST_SRC))
 
@@ -48,7 +50,7 @@ $(1)/libhsup.a: $$(patsubst %.c,$(1)/%.o,$$(LIB_SRC))
 $(1)/hsup: $(1)/hsupd/main.o $(1)/libhsup.a
 	$$(CC) $(2) -o $$@ $$^ $$(PKG_LIBS)
 
-$(1)/nsinit: $(1)/libcontainer/nsinit.o $(1)/libhsup.a
+$(1)/nsinit: $$(patsubst %.c,$(1)/%.o,$$(NSINIT_SRC)) $(1)/libhsup.a
 	$$(CC) $(2) $(3) -o $$@ $$^ $$(NSINIT_LIBS)
 
 $(1)/tests/%: $(1)/tests/%.o $(1)/libhsup.a
@@ -74,7 +76,7 @@ build/lcapi: $(REL)/ftest/payload/lcapi.o $(REL)/libhsup.a
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(NSINIT_LIBS)
 
 # The same, linked dynamically: valgrind cannot follow malloc in a static binary.
-$(REL)/nsinit-dynamic: $(REL)/libcontainer/nsinit.o $(REL)/libhsup.a
+$(REL)/nsinit-dynamic: $(patsubst %.c,$(REL)/%.o,$(NSINIT_SRC)) $(REL)/libhsup.a
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(NSINIT_LIBS)
 
 # The dyno init (init/), PID 1 in a dyno's container: static and needing no file of the stack.
