@@ -1,6 +1,7 @@
 /* nsinit: the command-line tool over libcontainer. */
 #define _GNU_SOURCE
 #include "libcontainer/container.h"
+#include "libcontainer/nsinit_runc.h"
 #include "libcontainer/nsinit_signals.h"
 #include "libcontainer/process.h"
 #include "libcontainer/user.h"
@@ -69,7 +70,9 @@ static const char usage[] =
     "  checkpoint --id ID --image-path P [--work-path W] [--leave-running]\n"
     "         [--tcp-established] [--ext-unix-sk] [--shell-job]\n"
     "  restore --id ID --image-path P [--work-path W] [...the same flags]\n"
-    "  init                        internal (the container init runs inside the library)\n";
+    "  init                        internal (the container init runs inside the library)\n"
+    "runc's command line is taken too (nsinit [--root DIR] COMMAND [options] ID, see\n"
+    "`nsinit create --help`) unless --id, --config or -- is given.\n";
 
 static int die(const cm_err *err)
 {
@@ -641,6 +644,8 @@ static int cmd_on_container(struct args *a)
 
 int main(int argc, char **argv)
 {
+	if (nr_is_runc_dialect(argc, argv))
+		return nr_main(argc, argv);
 	struct args a = {.root = DEFAULT_ROOT, .id = "nsinit"};
 	int r = parse_args(argc, argv, &a);
 	if (r) {
