@@ -72,7 +72,7 @@ static const char usage[] =
     "  restore --id ID --image-path P [--work-path W] [...the same flags]\n"
     "  init                        internal (the container init runs inside the library)\n"
     "runc's command line is taken too (nsinit [--root DIR] COMMAND [options] ID, see\n"
-    "`nsinit create --help`) unless --id, --config or -- is given.\n";
+    "`nsinit --debug --help`) unless --id, --config or -- is given.\n";
 
 static int die(const cm_err *err)
 {

@@ -35,7 +35,7 @@ static json_t *capability_names(void)
 		char *name = cap_to_name((cap_value_t)i);
 		if (!name)
 			continue;
-		_cleanup_free_ char *upper = xasprintf("CAP_%s", name);
+		_cleanup_free_ char *upper = xstrdup(name);
 		for (char *p = upper; *p; p++)
 			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
 		cap_free(name);
