@@ -30,7 +30,7 @@ SAN := build/asan
 
 all: build/hsup build/nsinit build/hsup-stack
 .PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos bench-poller bench-logplex \
-        format format-check clean \
+        format format-check clean install-nsinit \
         fuzz-build fuzz fuzz-merge docker FORCE
 
 # A build's objects are rebuilt when its flags change: they are recorded in .flags.
@@ -70,6 +70,13 @@ build/hsup: $(REL)/hsup
 
 build/nsinit: $(REL)/nsinit
 	cp --remove-destination $< $@
+
+# nsinit, and hsup-runc beside it: the name engines are given (containerd's BinaryName); a
+# name ending in -runc speaks runc's command line only (README, "runc's command line").
+PREFIX ?= /usr/local
+install-nsinit: build/nsinit
+	install -D -m 755 build/nsinit $(DESTDIR)$(PREFIX)/bin/nsinit
+	ln -sf nsinit $(DESTDIR)$(PREFIX)/bin/hsup-runc
 
 # Drives the library's C API from a functional test (ftest/nsinit_api.bats).
 build/lcapi: $(REL)/ftest/payload/lcapi.o $(REL)/libhsup.a
