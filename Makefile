@@ -16,10 +16,12 @@ REL_CFLAGS  := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN_FLAGS   := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_CFLAGS := -O1 -g $(SAN_FLAGS)
 
+# nsinit, the runtime's command-line tool: its files are libcontainer/nsinit*.c
+NSINIT_SRC := $(wildcard libcontainer/nsinit*.c)
 LIB_SRC   := $(wildcard common/*.c) $(filter-out hsupd/main.c,$(wildcard hsupd/*.c)) \
              $(wildcard control/*.c) $(wildcard drivers/*.c) \
              $(wildcard stacks/*.c) $(wildcard alloc/*.c) \
-             $(filter-out libcontainer/nsinit.c,$(wildcard libcontainer/*.c))
+             $(filter-out $(NSINIT_SRC),$(wildcard libcontainer/*.c))
 TEST_SRC  := $(wildcard tests/test_*.c)
 TESTS     := $(patsubst tests/%.c,%,$(TEST_SRC))
 
@@ -28,7 +30,7 @@ SAN := build/asan
 
 all: build/hsup build/nsinit build/hsup-stack
 .PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos bench-poller bench-logplex \
-        format format-check clean \
+        format format-check clean install-nsinit \
         fuzz-build fuzz fuzz-merge docker FORCE
 
 # A build's objects are rebuilt when its flags change: they are recorded in .flags.
@@ -48,7 +50,7 @@ $(1)/libhsup.a: $$(patsubst %.c,$(1)/%.o,$$(LIB_SRC))
 $(1)/hsup: $(1)/hsupd/main.o $(1)/libhsup.a
 	$$(CC) $(2) -o $$@ $$^ $$(PKG_LIBS)
 
-$(1)/nsinit: $(1)/libcontainer/nsinit.o $(1)/libhsup.a
+$(1)/nsinit: $$(patsubst %.c,$(1)/%.o,$$(NSINIT_SRC)) $(1)/libhsup.a
 	$$(CC) $(2) $(3) -o $$@ $$^ $$(NSINIT_LIBS)
 
 $(1)/tests/%: $(1)/tests/%.o $(1)/libhsup.a
@@ -69,12 +71,19 @@ build/hsup: $(REL)/hsup
 build/nsinit: $(REL)/nsinit
 	cp --remove-destination $< $@
 
+# nsinit, and hsup-runc beside it: the name engines are given (containerd's BinaryName); a
+# name ending in -runc speaks runc's command line only (README, "runc's command line").
+PREFIX ?= /usr/local
+install-nsinit: build/nsinit
+	install -D -m 755 build/nsinit $(DESTDIR)$(PREFIX)/bin/nsinit
+	ln -sf nsinit $(DESTDIR)$(PREFIX)/bin/hsup-runc
+
 # Drives the library's C API from a functional test (ftest/nsinit_api.bats).
 build/lcapi: $(REL)/ftest/payload/lcapi.o $(REL)/libhsup.a
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(NSINIT_LIBS)
 
 # The same, linked dynamically: valgrind cannot follow malloc in a static binary.
-$(REL)/nsinit-dynamic: $(REL)/libcontainer/nsinit.o $(REL)/libhsup.a
+$(REL)/nsinit-dynamic: $(patsubst %.c,$(REL)/%.o,$(NSINIT_SRC)) $(REL)/libhsup.a
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(NSINIT_LIBS)
 
 # The dyno init (init/), PID 1 in a dyno's container: static and needing no file of the stack.

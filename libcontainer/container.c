@@ -443,6 +443,11 @@ const char *lc_container_rootfs(const struct lc_container *c)
 	return c->state.rootfs;
 }
 
+const char *lc_container_bundle(const struct lc_container *c)
+{
+	return c->state.bundle ? c->state.bundle : "";
+}
+
 long long lc_container_created(const struct lc_container *c)
 {
 	return c->state.created;

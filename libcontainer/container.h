@@ -76,6 +76,7 @@ pid_t lc_container_pid(const struct lc_container *c);
 const struct lc_config *lc_container_config(struct lc_container *c);
 const struct lc_cgroup *lc_container_cgroup(const struct lc_container *c);
 const char *lc_container_rootfs(const struct lc_container *c);
+const char *lc_container_bundle(const struct lc_container *c);
 long long lc_container_created(const struct lc_container *c);
 const char *lc_status_name(enum lc_status s);
 enum lc_status lc_container_status(struct lc_container *c);

@@ -1,6 +1,8 @@
 /* nsinit: the command-line tool over libcontainer. */
 #define _GNU_SOURCE
 #include "libcontainer/container.h"
+#include "libcontainer/nsinit_runc.h"
+#include "libcontainer/nsinit_signals.h"
 #include "libcontainer/process.h"
 #include "libcontainer/user.h"
 #include "common/cleanup.h"
@@ -68,7 +70,9 @@ static const char usage[] =
     "  checkpoint --id ID --image-path P [--work-path W] [--leave-running]\n"
     "         [--tcp-established] [--ext-unix-sk] [--shell-job]\n"
     "  restore --id ID --image-path P [--work-path W] [...the same flags]\n"
-    "  init                        internal (the container init runs inside the library)\n";
+    "  init                        internal (the container init runs inside the library)\n"
+    "runc's command line is taken too (nsinit [--root DIR] COMMAND [options] ID, see\n"
+    "`nsinit --debug --help`) unless --id, --config or -- is given.\n";
 
 static int die(const cm_err *err)
 {
@@ -312,89 +316,6 @@ static int apply_process_flags(struct args *a, struct lc_config *cfg, const char
 	return lc_config_validate(cfg, err);
 }
 
-struct relay {
-	int master; /* -1: no terminal */
-	bool raw;
-	struct termios saved;
-};
-
-static void relay_start(struct relay *r, int master)
-{
-	r->master = master;
-	r->raw = false;
-	if (master >= 0 && isatty(0)) {
-		cm_tty_copy_size(0, master);
-		r->raw = cm_tty_raw(0, &r->saved) == 0;
-	}
-}
-
-static void relay_stop(struct relay *r)
-{
-	if (r->raw)
-		tcsetattr(0, TCSANOW, &r->saved);
-	if (r->master >= 0)
-		close(r->master);
-}
-
-static bool copy_fd(int from, int to)
-{
-	char buf[8192];
-	ssize_t n = read(from, buf, sizeof(buf));
-	if (n < 0 && errno == EINTR)
-		return true;
-	if (n <= 0)
-		return false;
-	return cm_write_all(to, buf, (size_t)n) == 0;
-}
-
-/* Relays the terminal and forwards signals until pidfd is readable (the process exited). */
-static void wait_process(int pidfd, pid_t pid, struct relay *r, int sigfd)
-{
-	bool in_open = r->master >= 0, out_open = r->master >= 0;
-	for (;;) {
-		struct pollfd p[4] = {{pidfd, POLLIN, 0},
-		                      {sigfd, POLLIN, 0},
-		                      {out_open ? r->master : -1, POLLIN, 0},
-		                      {in_open ? 0 : -1, POLLIN, 0}};
-		if (poll(p, 4, -1) < 0 && errno != EINTR)
-			break;
-		/* EIO once every holder of the slave closed it: only the exit is left to wait for
-		 */
-		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
-			out_open = copy_fd(r->master, 1);
-		if (p[3].revents & (POLLIN | POLLHUP | POLLERR))
-			in_open = copy_fd(0, r->master);
-		if (p[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGWINCH && r->master >= 0)
-					cm_tty_copy_size(0, r->master);
-				else
-					kill(pid, (int)si.ssi_signo);
-			}
-		}
-		if (p[0].revents & POLLIN)
-			break;
-	}
-	/* what the process wrote just before it exited */
-	if (r->master >= 0 && out_open) {
-		fcntl(r->master, F_SETFL, O_NONBLOCK);
-		while (copy_fd(r->master, 1))
-			;
-	}
-}
-
-static int forward_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-	for (size_t i = 0; i < CM_ARRAY_SIZE(sigs); i++)
-		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	return signalfd(-1, &set, SFD_CLOEXEC);
-}
-
 static int exec_join(struct args *a, struct lc_container *c)
 {
 	cm_err err;
@@ -419,15 +340,15 @@ static int exec_join(struct args *a, struct lc_container *c)
 		cm_tty_size(0, &o.rows, &o.cols);
 	pid_t pid;
 	int pidfd;
-	_cleanup_close_ int sigfd = forward_signals();
+	_cleanup_close_ int sigfd = ns_forward_signals();
 	int r = lc_container_exec(c, &o, &pid, &pidfd, &err);
 	cm_strv_free(env);
 	if (r < 0)
 		return die(&err);
-	struct relay rel;
-	relay_start(&rel, o.console_fd);
-	wait_process(pidfd, pid, &rel, sigfd);
-	relay_stop(&rel);
+	struct ns_relay rel;
+	ns_relay_start(&rel, o.console_fd);
+	ns_wait_process(pidfd, pid, &rel, sigfd);
+	ns_relay_stop(&rel);
 	struct cm_exit st = {0, 0};
 	while (cm_pidfd_reap(pidfd, &st, &err) == 0)
 		poll(&(struct pollfd){pidfd, POLLIN, 0}, 1, -1);
@@ -463,16 +384,16 @@ static int exec_new(struct args *a, struct lc_factory *f)
 	}
 	struct lc_create_opts o = {.bundle = abs, .stdio = {-1, -1, -1}, .init_fd = init_fd};
 	struct lc_container *c;
-	_cleanup_close_ int sigfd = forward_signals();
+	_cleanup_close_ int sigfd = ns_forward_signals();
 	int r = lc_container_run(f, a->id, cfg, &o, &c, &err);
 	lc_config_free(cfg);
 	if (r < 0)
 		return die(&err);
-	struct relay rel;
-	relay_start(&rel, o.console_fd);
+	struct ns_relay rel;
+	ns_relay_start(&rel, o.console_fd);
 	int pidfd = lc_container_pidfd(c, &err);
-	wait_process(pidfd, lc_container_pid(c), &rel, sigfd);
-	relay_stop(&rel);
+	ns_wait_process(pidfd, lc_container_pid(c), &rel, sigfd);
+	ns_relay_stop(&rel);
 	int code = 0;
 	while (lc_container_reap(c, &code, &err) == 0)
 		poll(&(struct pollfd){pidfd, POLLIN, 0}, 1, -1);
@@ -606,26 +527,6 @@ static int cmd_list(struct args *a)
 	return 0;
 }
 
-static int parse_signal(const char *s)
-{
-	static const struct {
-		const char *name;
-		int sig;
-	} sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-	            {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
-	            {"CONT", SIGCONT}, {"ALRM", SIGALRM}};
-	if (!s)
-		return SIGTERM;
-	if (strncmp(s, "SIG", 3) == 0)
-		s += 3;
-	for (size_t i = 0; i < CM_ARRAY_SIZE(sigs); i++)
-		if (strcmp(sigs[i].name, s) == 0)
-			return sigs[i].sig;
-	char *end;
-	long n = strtol(s, &end, 10);
-	return *end || n <= 0 || n >= NSIG ? -1 : (int)n;
-}
-
 static int cmd_stats(struct lc_container *c, cm_err *err)
 {
 	struct lc_stats st;
@@ -704,7 +605,7 @@ static int cmd_on_container(struct args *a)
 	} else if (!strcmp(cmd, "start")) {
 		r = lc_container_start(c, &err);
 	} else if (!strcmp(cmd, "kill")) {
-		int sig = parse_signal(a->n_rest ? a->rest[0] : NULL);
+		int sig = ns_parse_signal(a->n_rest ? a->rest[0] : NULL);
 		r = sig < 0 ? cm_err_set(&err, EINVAL, "unknown signal %s", a->rest[0])
 		            : lc_container_kill(c, sig, a->all, &err);
 	} else if (!strcmp(cmd, "delete")) {
@@ -743,6 +644,8 @@ static int cmd_on_container(struct args *a)
 
 int main(int argc, char **argv)
 {
+	if (nr_is_runc_dialect(argc, argv))
+		return nr_main(argc, argv);
 	struct args a = {.root = DEFAULT_ROOT, .id = "nsinit"};
 	int r = parse_args(argc, argv, &a);
 	if (r) {
