@@ -29,8 +29,8 @@ REL := build/release
 SAN := build/asan
 
 all: build/hsup build/nsinit build/hsup-stack
-.PHONY: all asan deps check unit ftest demo bench bench-lc bench-dynos bench-poller bench-logplex \
-        format format-check clean install-nsinit \
+.PHONY: all asan deps check unit ftest demo bench bench-lc bench-containerd bench-dynos \
+        bench-poller bench-logplex format format-check clean install-nsinit \
         fuzz-build fuzz fuzz-merge docker FORCE
 
 # A build's objects are rebuilt when its flags change: they are recorded in .flags.
@@ -235,6 +235,13 @@ bench: bench-lc
 bench-lc: deps
 	$(MAKE) build/nsinit bench/lctime
 	bench/lc.sh build/nsinit
+
+# The runtime as containerd's runc (ctr run --rm) against crun and runc, with a containerd of
+# the benchmark's own; then bench/lc.sh (bench/containerd.sh).
+bench: bench-containerd
+bench-containerd: deps
+	$(MAKE) build/nsinit bench/lctime
+	bench/containerd.sh build/nsinit
 
 # Container dynos (-d libcontainer) against crun and docker (bench/dynos.sh); docker.io is
 # installed for it, and its dockerd started by the benchmark in namespaces of its own.

@@ -1,13 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages hsup builds, tests (docker.io for the docker driver and the
-# image, its dockerd started by the tests themselves), fuzzes (clang with libFuzzer's runtime)
+# image, its dockerd started by the tests themselves; containerd, for the runtime under it, and
+# bsdutils' script for its tty test; busybox-static for the containers' rootfs), fuzzes (clang with libFuzzer's runtime)
 # and benchmarks with, when any is missing; `scripts/deps.sh PKG...` also the packages named.
 set -eu
 pkgs="build-essential pkg-config libuv1-dev libjansson-dev libcurl4-openssl-dev
 libhttp-parser-dev libyaml-dev libcap-dev libseccomp-dev libarchive-dev libmnl-dev nettle-dev zlib1g-dev
 libcmocka-dev bats curl procps python3 openssl ca-certificates clang-format ruby-foreman supervisor
 busybox-static crun runc uidmap util-linux iproute2 iptables criu strace valgrind e2fsprogs debootstrap musl-tools tar
-clang libclang-rt-14-dev docker.io $*"
+clang libclang-rt-14-dev docker.io containerd bsdutils $*"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
