@@ -1,10 +1,10 @@
 #!/bin/bash
 # Runs every test and ends with one line: N passed, N failed, N skipped.
 #   unit tests (cmocka) of the release and the ASan+UBSan builds,
-#   functional tests (bats) driving build/hsup, the daemon's ones again under -d abspath and
-#   -d libcontainer, and meanwhile the ASan+UBSan hsup (the slowest ones, which drive tools and
-#   containers more than the daemon, once: with the ASan+UBSan build), hsup's Docker image
-#   (built, then run by a private dockerd) and the daemon's tests under -d docker,
+#   the runtime's functional tests (bats) driving build/nsinit, the daemon's tagged `drivers`
+#   under -d abspath and -d libcontainer with build/hsup, and meanwhile: every functional test
+#   with the ASan+UBSan hsup and nsinit, hsup's Docker image (built, then run by a private
+#   dockerd) and the daemon's tests under -d docker,
 #   every fuzz target (fuzz/fuzz_*.c) for a short time from its checked-in corpus (beside the
 #   driver runs),
 #   the clang-format check.
@@ -47,9 +47,6 @@ unit() { # unit BUILD_DIR
 	done
 }
 
-# Run against the ASan+UBSan build only, to keep make check short: what they drive is mostly
-# the stacks, slugs and container code, which that build checks more closely.
-ONCE='/(libcontainer|docker|stacks|slug)\.bats$'
 # Run on their own, beside the others (docker_image below): they test what the Docker image
 # builds (its own hsup), and need the network (debootstrap of the image's base), which the
 # ASan+UBSan run has not.
@@ -60,18 +57,25 @@ APART='/docker_image\.bats$'
 # nsinit, which also finds memory errors in what the shim's calls reach.
 NSINIT_ONCE='/nsinit_containerd\.bats$'
 
-functional() { # functional HSUP_BINARY NSINIT_BINARY [all]
+# The daemon's functional tests, against the ASan+UBSan hsup (LeakSanitizer on): the release
+# hsup runs those of them tagged `drivers` under -d abspath, -d libcontainer and -d docker
+# (drivers below), and in the Docker image. Once each keeps make check within its time on two
+# CPUs: most of its time is CPU, not waiting.
+daemon_tests() { # daemon_tests HSUP_BINARY
 	echo "# functional: $1"
 	# shellcheck disable=SC2046
-	HSUP=$1 bats --tap $(ls ftest/*.bats | grep -v '/nsinit' |
-		grep -Ev "$APART" | if [ "${3:-}" = all ]; then cat; else grep -Ev "$ONCE"; fi) >"$log" 2>&1
+	HSUP=$1 bats --tap $(ls ftest/*.bats | grep -v '/nsinit' | grep -Ev "$APART") >"$log" 2>&1
 	after_bats $?
-	# The runtime's tests mount and unshare: they run in a mount namespace of their own, so
-	# nothing they mount can outlive them on the host.
-	echo "# functional: $2"
+}
+
+# The runtime's (ftest/nsinit*.bats), against both builds: the release nsinit is static, the
+# other is not, and has the sanitizers. They mount and unshare: they run in a mount namespace
+# of their own, so nothing they mount can outlive them on the host.
+runtime_tests() { # runtime_tests NSINIT_BINARY [all]
+	echo "# functional: $1"
 	# shellcheck disable=SC2046
-	NSINIT=$2 unshare -m --propagation private bats --tap $(ls ftest/nsinit*.bats |
-		if [ "${3:-}" = all ]; then cat; else grep -Ev "$NSINIT_ONCE"; fi) >"$log" 2>&1
+	NSINIT=$1 unshare -m --propagation private bats --tap $(ls ftest/nsinit*.bats |
+		if [ "${2:-}" = all ]; then cat; else grep -Ev "$NSINIT_ONCE"; fi) >"$log" 2>&1
 	after_bats $?
 }
 
@@ -152,7 +156,7 @@ timed() {
 case "${1:-}" in
 asan-functional)
 	ip link set lo up
-	timed functional build/asan/hsup build/asan/nsinit all
+	timed daemon_tests build/asan/hsup
 	exit 0
 	;;
 docker-image)
@@ -189,15 +193,17 @@ root=
 
 timed unit build/release
 timed unit build/asan
-timed functional build/hsup build/nsinit
+timed runtime_tests build/nsinit
 beside fuzz-only
 timed drivers build/hsup
+timed runtime_tests build/asan/nsinit all
 if [ -n "$root" ]; then
 	joined asan-functional
 	joined docker-image
 else
-	timed functional build/asan/hsup build/asan/nsinit all
+	timed daemon_tests build/asan/hsup
 	timed docker_image build/hsup
+	timed drivers build/hsup docker
 fi
 joined fuzz-only
 format
