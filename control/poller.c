@@ -65,6 +65,13 @@ struct cached {
 	bool changed; /* a new body came in this cycle */
 };
 
+/* What an API request in flight is for: the data of its callback. */
+struct call {
+	struct hs_poller *p;
+	enum what what;
+	char *path;
+};
+
 struct hs_poller {
 	struct hs_poller_conf c;
 	char *app_path;  /* "/apps/<app>" */
@@ -75,6 +82,7 @@ struct hs_poller {
 	uv_work_t work;
 	enum step step;
 	struct cm_http_req *reqs[W_MAX];
+	struct call calls[W_MAX]; /* of reqs[], kept here: a cancelled one is freed with p */
 	int pending;
 	bool failed;
 	cm_err err;
@@ -201,12 +209,6 @@ static void http_error(struct hs_poller *p, const char *path, const struct cm_ht
 	set_error(p, &err);
 }
 
-struct call {
-	struct hs_poller *p;
-	enum what what;
-	char *path;
-};
-
 static void on_api(struct cm_http_req *req, const struct cm_http_resp *r, void *data);
 
 static int get(struct hs_poller *p, enum what what, const char *path, const char *range,
@@ -226,12 +228,11 @@ static int get(struct hs_poller *p, enum what what, const char *path, const char
 	                         .timeout_ms = p->c.timeout_ms,
 	                         .max_body = API_MAX_BODY,
 	                         .fd = -1};
-	struct call *c = xcalloc(1, sizeof(*c));
+	struct call *c = &p->calls[what];
 	*c = (struct call){p, what, xstrdup(path)};
 	cm_err err;
 	if (cm_http_start(p->http, &o, on_api, c, &p->reqs[what], &err) < 0) {
-		free(c->path);
-		free(c);
+		free(cm_steal_ptr(c->path));
 		set_error(p, &err);
 		return -1;
 	}
@@ -291,8 +292,7 @@ static void on_api(struct cm_http_req *req, const struct cm_http_resp *r, void *
 	} else {
 		take_part(p, c->what, r);
 	}
-	free(c->path);
-	free(c);
+	free(cm_steal_ptr(c->path));
 	if (p->pending == 0)
 		step_done(p);
 }
@@ -747,6 +747,8 @@ static void free_poller(struct hs_poller *p)
 	free(p->formation.etag), free(p->formation.body);
 	json_decref(p->config), json_decref(p->slug), json_decref(p->app);
 	free(p->part_path), free(p->slug_path), free(p->offered), free(p->last_error);
+	for (size_t i = 0; i < W_MAX; i++)
+		free(p->calls[i].path); /* of a request cancelled by hs_poller_close */
 	if (p->part_fd >= 0)
 		close(p->part_fd);
 	free(p);
@@ -768,7 +770,7 @@ static void on_timer_closed(uv_handle_t *h)
 void hs_poller_close(struct hs_poller *p)
 {
 	p->closing = true;
-	cm_http_close(p->http); /* cancels the requests: their data go with them */
+	cm_http_close(p->http); /* cancels the requests; their calls go with p */
 	for (size_t i = 0; i < W_MAX; i++)
 		p->reqs[i] = NULL;
 	uv_close((uv_handle_t *)&p->timer, on_timer_closed);
