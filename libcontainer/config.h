@@ -157,6 +157,17 @@ struct lc_resources {
 	size_t n_hugepage_limits;
 };
 
+/* Resources of which nothing is given (an update that changes only what its flags name). */
+#define LC_RESOURCES_UNSET                                                                         \
+	((struct lc_resources){.memory_limit = LC_UNSET,                                           \
+	                       .memory_reservation = LC_UNSET,                                     \
+	                       .memory_swap = LC_UNSET,                                            \
+	                       .cpu_shares = LC_UNSET,                                             \
+	                       .cpu_quota = LC_UNSET,                                              \
+	                       .cpu_period = LC_UNSET,                                             \
+	                       .pids_limit = LC_UNSET,                                             \
+	                       .blkio_weight = LC_UNSET})
+
 struct lc_seccomp_arg {
 	uint32_t index;
 	uint64_t value;

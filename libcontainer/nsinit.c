@@ -189,14 +189,7 @@ static bool takes_value(struct args *a, const char *name)
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	a->update = (struct lc_resources){.memory_limit = LC_UNSET,
-	                                  .memory_reservation = LC_UNSET,
-	                                  .memory_swap = LC_UNSET,
-	                                  .cpu_shares = LC_UNSET,
-	                                  .cpu_quota = LC_UNSET,
-	                                  .cpu_period = LC_UNSET,
-	                                  .pids_limit = LC_UNSET,
-	                                  .blkio_weight = LC_UNSET};
+	a->update = LC_RESOURCES_UNSET;
 	a->rest = xcalloc(1, sizeof(char *));
 	for (int i = 1; i < argc; i++) {
 		char *arg = argv[i];
@@ -533,18 +526,7 @@ static int cmd_stats(struct lc_container *c, cm_err *err)
 	if (lc_container_stats(c, &st, err) < 0)
 		return -1;
 	const struct lc_cgroup_stats *g = &st.cg;
-	json_t *net = json_array();
-	for (size_t i = 0; i < st.n_net; i++) {
-		const struct lc_net_stats *n = &st.net[i];
-		json_array_append_new(
-		    net,
-		    json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name", n->name, "rx_bytes",
-		              (json_int_t)n->rx_bytes, "rx_packets", (json_int_t)n->rx_packets,
-		              "rx_errors", (json_int_t)n->rx_errors, "rx_dropped",
-		              (json_int_t)n->rx_dropped, "tx_bytes", (json_int_t)n->tx_bytes,
-		              "tx_packets", (json_int_t)n->tx_packets, "tx_errors",
-		              (json_int_t)n->tx_errors, "tx_dropped", (json_int_t)n->tx_dropped));
-	}
+	json_t *net = ns_net_stats_json(&st);
 	json_t *o = json_pack(
 	    "{s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I},s:{s:I,s:I},s:o}", "cpu",
 	    "usage_ns", (json_int_t)g->cpu_usage_ns, "user_ns", (json_int_t)g->cpu_user_ns,

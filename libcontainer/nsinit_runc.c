@@ -292,14 +292,7 @@ static void args_init(struct nr_args *a)
 	memset(a, 0, sizeof(*a));
 	a->root = NR_DEFAULT_ROOT;
 	a->rest = xcalloc(1, sizeof(char *));
-	a->update = (struct lc_resources){.memory_limit = LC_UNSET,
-	                                  .memory_reservation = LC_UNSET,
-	                                  .memory_swap = LC_UNSET,
-	                                  .cpu_shares = LC_UNSET,
-	                                  .cpu_quota = LC_UNSET,
-	                                  .cpu_period = LC_UNSET,
-	                                  .pids_limit = LC_UNSET,
-	                                  .blkio_weight = LC_UNSET};
+	a->update = LC_RESOURCES_UNSET;
 }
 
 static void args_free(struct nr_args *a)

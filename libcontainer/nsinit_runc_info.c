@@ -3,6 +3,7 @@
  * (the spec's linux.resources object) and --version. */
 #define _GNU_SOURCE
 #include "libcontainer/nsinit_runc.h"
+#include "libcontainer/nsinit_signals.h"
 #include "common/cleanup.h"
 #include "common/xalloc.h"
 
@@ -102,18 +103,7 @@ void nr_print_version(void)
 static json_t *stats_data(const struct lc_stats *st)
 {
 	const struct lc_cgroup_stats *g = &st->cg;
-	json_t *net = json_array();
-	for (size_t i = 0; i < st->n_net; i++) {
-		const struct lc_net_stats *n = &st->net[i];
-		json_array_append_new(
-		    net,
-		    json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name", n->name, "rx_bytes",
-		              (json_int_t)n->rx_bytes, "rx_packets", (json_int_t)n->rx_packets,
-		              "rx_errors", (json_int_t)n->rx_errors, "rx_dropped",
-		              (json_int_t)n->rx_dropped, "tx_bytes", (json_int_t)n->tx_bytes,
-		              "tx_packets", (json_int_t)n->tx_packets, "tx_errors",
-		              (json_int_t)n->tx_errors, "tx_dropped", (json_int_t)n->tx_dropped));
-	}
+	json_t *net = ns_net_stats_json(st);
 	return json_pack(
 	    "{s:{s:{s:I,s:I,s:I}},s:{s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I}},s:{s:I,s:I},"
 	    "s:{s:[{s:s,s:I},{s:s,s:I}]},s:o}",

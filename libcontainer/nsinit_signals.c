@@ -2,6 +2,7 @@
  * command lines. */
 #define _GNU_SOURCE
 #include "libcontainer/nsinit_signals.h"
+#include "libcontainer/container.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/pty.h"
@@ -117,4 +118,21 @@ int ns_parse_signal(const char *s)
 	char *end;
 	long n = strtol(s, &end, 10);
 	return *end || n <= 0 || n >= NSIG ? -1 : (int)n;
+}
+
+json_t *ns_net_stats_json(const struct lc_stats *st)
+{
+	json_t *net = json_array();
+	for (size_t i = 0; i < st->n_net; i++) {
+		const struct lc_net_stats *n = &st->net[i];
+		json_array_append_new(
+		    net,
+		    json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name", n->name, "rx_bytes",
+		              (json_int_t)n->rx_bytes, "rx_packets", (json_int_t)n->rx_packets,
+		              "rx_errors", (json_int_t)n->rx_errors, "rx_dropped",
+		              (json_int_t)n->rx_dropped, "tx_bytes", (json_int_t)n->tx_bytes,
+		              "tx_packets", (json_int_t)n->tx_packets, "tx_errors",
+		              (json_int_t)n->tx_errors, "tx_dropped", (json_int_t)n->tx_dropped));
+	}
+	return net;
 }
