@@ -178,9 +178,9 @@ assert_nothing_left() {
 	cat >"$T/session" <<-EOF
 	stty -g >"$T/before"
 	stty cols 91 rows 17
-	tty >"$T/outer-tty"
+	stat -L -c %d "\$(tty)" >"$T/outer-devpts"
 	nsenter --net=/run/netns/$NS unshare -m --propagation slave "$HSUP" -d libcontainer run -- \
-		'test -t 0 && test -t 1 && echo tty-ok; stty size; readlink /proc/self/fd/0; read -r l; echo "got \$l"; exit 7'
+		'test -t 0 && test -t 1 && echo tty-ok; stty size; tty; echo "devpts=\$(stat -L -c %d /proc/self/fd/0)"; read -r l; echo "got \$l"; exit 7'
 	echo "rc=\$?"
 	stty -g >"$T/after"
 	EOF
@@ -190,9 +190,11 @@ assert_nothing_left() {
 	[[ "$output" == *"17 91"* ]]
 	[[ "$output" == *"got hello"* ]]
 	[[ "$output" == *rc=7* ]]
-	# the dyno's terminal is not the user's: nothing in it can reach the user's shell
-	inner=$(grep -o '/dev/pts/[0-9]*' <<<"$output" | head -1)
-	[ -n "$inner" ] && [ "$inner" != "$(cat "$T/outer-tty")" ]
+	# the dyno's terminal is not the user's (nothing in it can reach the user's shell): the
+	# first of the dyno's own devpts, not of the host's
+	[[ "$output" == *"/dev/pts/0"* ]]
+	inner=$(sed -n 's/^devpts=\([0-9]*\).*/\1/p' <<<"$output" | head -1)
+	[ -n "$inner" ] && [ "$inner" != "$(cat "$T/outer-devpts")" ]
 	# raw while the dyno ran, as it was once it ended
 	[ "$(cat "$T/before")" = "$(cat "$T/after")" ]
 	assert_nothing_left

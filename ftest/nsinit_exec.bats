@@ -83,6 +83,31 @@ start_sleeper() {
 	[[ "$output" == *joined-tty-ok* ]]
 }
 
+# The terminal is one of the container's own devpts, not the host's: `tty` names it, and the
+# container's /dev/pts/0 is the very device on its stdin.
+@test "--tty: the terminal comes from the container's /dev/pts, in a new container and in a running one" {
+	command -v script >/dev/null || skip "script (util-linux) is not installed"
+	local probe='tty; echo "same=$(stat -L -c %d:%t:%T /proc/self/fd/0) $(stat -c %d:%t:%T /dev/pts/0)"; stty size'
+	mkconfig
+	run script -qec "stty rows 17 cols 91; '$NSINIT' --root '$STATE' exec --tty --config config.json --id $ID -- /bin/sh -c '$probe'" /dev/null
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"/dev/pts/0"* ]]
+	[[ "$output" != *"not a tty"* ]]
+	[[ "$output" =~ same=([0-9a-f:]+)\ ([0-9a-f:]+) ]]
+	[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]
+	[[ "$output" == *"17 91"* ]]
+	assert_gone "$ID"
+	start_sleeper
+	run script -qec "stty rows 23 cols 77; '$NSINIT' --root '$STATE' exec --tty --id $ID -- /bin/sh -c '$probe'" /dev/null
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"/dev/pts/0"* ]]
+	[[ "$output" =~ same=([0-9a-f:]+)\ ([0-9a-f:]+) ]]
+	[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]
+	[[ "$output" == *"23 77"* ]]
+}
+
 @test "create, start, exec and delete run clean under valgrind" {
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
 	[[ "$NSINIT" != */asan/* ]] || skip "the ASan build is checked by ASan itself"

@@ -8,7 +8,6 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/proc.h"
-#include "common/pty.h"
 #include "common/spawn.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
@@ -225,21 +224,19 @@ static int spawn_init(struct lc_container *c, const struct lc_config *cfg, struc
                       cm_err *err)
 {
 	struct create_hooks hooks = {c, cfg};
-	_cleanup_close_ int start_fd = -1, tty_slave = -1;
+	_cleanup_close_ int start_fd = -1;
 	if (make_fifo(c, &start_fd, err) < 0)
 		return -1;
 	o->console_fd = -1;
-	if (cfg->process.terminal &&
-	    cm_pty_open(&o->console_fd, &tty_slave, cfg->process.console_rows,
-	                cfg->process.console_cols, err) < 0)
-		return -1;
 	struct lc_spawn_req req = {
 	    .cfg = cfg,
 	    .bundle = c->state.bundle,
 	    .cg = &c->state.cgroup,
 	    .make_cgroups = true,
 	    .start_fd = start_fd,
-	    .tty_slave = tty_slave,
+	    .console = cfg->process.terminal ? &o->console_fd : NULL,
+	    .rows = cfg->process.console_rows,
+	    .cols = cfg->process.console_cols,
 	    .exec_fd = o->init_fd,
 	    .cache_dirfd = c->f->cachefd,
 	};

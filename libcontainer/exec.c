@@ -6,7 +6,6 @@
 #include "libcontainer/process.h"
 #include "libcontainer/user.h"
 #include "common/cleanup.h"
-#include "common/pty.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
@@ -28,7 +27,6 @@ int lc_container_exec(struct lc_container *c, struct lc_exec_opts *o, pid_t *pid
 	    .cg = &c->state.cgroup,
 	    .join_pid = c->state.pid,
 	    .start_fd = -1,
-	    .tty_slave = -1,
 	    .exec_fd = -1,
 	    .cache_dirfd = c->f->cachefd,
 	    .args = o->args,
@@ -46,16 +44,11 @@ int lc_container_exec(struct lc_container *c, struct lc_exec_opts *o, pid_t *pid
 			return -1;
 		req.has_user = true;
 	}
-	_cleanup_close_ int slave = -1;
 	o->console_fd = -1;
-	if (o->tty && cm_pty_open(&o->console_fd, &slave, o->rows, o->cols, err) < 0)
-		return -1;
-	req.tty_slave = slave;
-	if (lc_process_spawn(&req, pid, pidfd, NULL, err) < 0) {
-		if (o->console_fd >= 0)
-			close(o->console_fd);
-		o->console_fd = -1;
+	req.console = o->tty ? &o->console_fd : NULL;
+	req.rows = o->rows;
+	req.cols = o->cols;
+	if (lc_process_spawn(&req, pid, pidfd, NULL, err) < 0)
 		return cm_err_wrap(err, "exec in container %s", c->state.id);
-	}
 	return 0;
 }

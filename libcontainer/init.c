@@ -96,9 +96,69 @@ static void set_process_attrs(const struct lc_plan *p)
 static int setup_stdio(const struct lc_plan *p)
 {
 	int src[3];
+	if (p->pty_inside)
+		return 0; /* the pty's slave, once opened in the container */
 	for (int i = 0; i < 3; i++)
 		src[i] = p->tty_slave >= 0 ? p->tty_slave : p->stdio[i];
 	return cm_child_stdio(src);
+}
+
+/* Hands the pty's master to the parent: a report of LC_STEP_PTY with the fd attached. */
+static int send_master(const struct lc_plan *p, int master)
+{
+	struct lc_report r = {LC_STEP_PTY, 0, -1};
+	struct iovec iov = {.iov_base = &r, .iov_len = sizeof(r)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl = {0};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = ctl.buf,
+	                     .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &master, sizeof(int));
+	return sendmsg(p->sync_fd, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(r) ? 0 : -1;
+}
+
+/* The slave of master, opened through the master itself (TIOCGPTPEER, 4.13): no path to
+ * resolve. */
+static int open_slave(int master)
+{
+	int unlock = 0;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		return -1;
+	return ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+}
+
+/* A new pty from the container's own devpts instance (its /dev/ptmx, in its root by now), so
+ * that the process's terminal is one of the container's /dev/pts; a pty of the host's would
+ * be "not a tty" inside. It becomes the controlling terminal of a new session and stdio, and
+ * its master goes to the parent. */
+static void take_container_pty(const struct lc_plan *p)
+{
+	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		fail(p, LC_STEP_PTY, -1);
+	struct winsize ws = {.ws_row = p->pty_rows, .ws_col = p->pty_cols};
+	if (ws.ws_row && ws.ws_col && ioctl(master, TIOCSWINSZ, &ws) < 0)
+		fail(p, LC_STEP_PTY, -1);
+	int slave = open_slave(master);
+	if (slave < 0)
+		fail(p, LC_STEP_PTY, -1);
+	if (send_master(p, master) < 0)
+		fail(p, LC_STEP_SYNC, -1);
+	close(master);
+	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+		fail(p, LC_STEP_SETSID, -1);
+	int src[3] = {slave, slave, slave};
+	if (cm_child_stdio(src) < 0)
+		fail(p, LC_STEP_STDIO, -1);
+	if (slave > 2)
+		close(slave);
 }
 
 static void join_namespaces(const struct lc_plan *p)
@@ -326,6 +386,8 @@ void lc_init_run(const struct lc_plan *p)
 	else if (!p->join_only && (lc_rootfs_prepare(p, &step, &index) < 0 ||
 	                           lc_rootfs_finish(p, &step, &index) < 0))
 		fail(p, step, index);
+	if (p->pty_inside)
+		take_container_pty(p);
 	set_limits(p);
 	set_process_attrs(p);
 	if (p->cwd)

@@ -52,6 +52,7 @@ enum lc_step {
 	LC_STEP_PERSONALITY,
 	LC_STEP_IOPRIO,
 	LC_STEP_SCHED,
+	LC_STEP_PTY, /* also the report, errno 0, that carries the master of the pty opened */
 	LC_STEP_COUNT
 };
 
@@ -121,6 +122,10 @@ struct lc_plan {
 	bool join_only; /* exec into a running container: no rootfs setup */
 	bool no_mntns;  /* no mount namespace: chroot into the rootfs, mount nothing */
 	bool hook_point; /* stop before pivot_root for the parent's create hooks */
+	/* a new pty from the container's /dev/ptmx once in its root, made the controlling
+	 * terminal and stdio, its master sent to the parent; its window rows x cols if given */
+	bool pty_inside;
+	unsigned short pty_rows, pty_cols;
 
 	struct lc_ns_join joins[8];
 	size_t n_joins;

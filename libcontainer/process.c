@@ -8,6 +8,7 @@
 #include "common/children.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+#include "common/pty.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
 
@@ -72,6 +73,7 @@ static const char *const step_names[LC_STEP_COUNT] = {
     [LC_STEP_PERSONALITY] = "set linux.personality",
     [LC_STEP_IOPRIO] = "set process.ioPriority",
     [LC_STEP_SCHED] = "set process.scheduler",
+    [LC_STEP_PTY] = "open a terminal on the container's /dev/ptmx",
 };
 
 /* ---- the plan ---- */
@@ -179,6 +181,8 @@ static void plan_free(struct lc_plan *p)
 {
 	for (size_t i = 0; i < p->n_joins; i++)
 		close(p->joins[i].fd);
+	if (p->tty_slave >= 0)
+		close(p->tty_slave); /* the child has its own */
 	lc_mounts_plan_free(p);
 	lc_rootfs_plan_free(p);
 	cm_strv_free(p->sysctl_paths);
@@ -216,12 +220,29 @@ static int plan_rootfs(const struct lc_spawn_req *r, struct lc_plan *p, cm_err *
 	return 0;
 }
 
+/* A devpts instance of the container's own at /dev/pts, in a mount namespace of its own: its
+ * terminal is opened there. Without one (no such mount in the config), the container sees the
+ * host's /dev/pts or none, and its terminal stays a pty of the host's, opened by the parent. */
+static bool has_own_devpts(const struct lc_config *c)
+{
+	if (!lc_config_has_namespace(c, CLONE_NEWNS))
+		return false;
+	for (size_t i = 0; i < c->n_mounts; i++)
+		if (strcmp(c->mounts[i].destination, "/dev/pts") == 0 && c->mounts[i].type &&
+		    strcmp(c->mounts[i].type, "devpts") == 0)
+			return true;
+	return false;
+}
+
 static int plan_build(const struct lc_spawn_req *r, struct lc_plan *p, cm_err *err)
 {
 	const struct lc_config *c = r->cfg;
 	memset(p, 0, sizeof(*p));
 	p->start_fd = r->start_fd;
-	p->tty_slave = r->tty_slave;
+	p->tty_slave = -1;
+	p->pty_inside = r->console && has_own_devpts(c);
+	p->pty_rows = r->rows;
+	p->pty_cols = r->cols;
 	p->exec_fd = r->exec_fd;
 	memcpy(p->stdio, r->stdio, sizeof(p->stdio));
 	p->join_only = r->join_pid > 0;
@@ -313,17 +334,47 @@ static int report_error(const struct lc_plan *p, const struct lc_config *c,
 	return cm_err_errno(err, rep->errnum, "container init: %s", step);
 }
 
-/* Reads the child's next report: 1 and rep filled, or 0 at EOF (it exec'd or died).
- * ECONNRESET says the child exited with bytes of ours unread ('c' sent while it was failing);
- * the kernel reports that before the queued report, once, so read again. */
-static int read_report_flags(int fd, struct lc_report *rep, int flags, cm_err *err)
+/* The fd a report carried (the pty's master): into *fd_out if asked for and not yet had,
+ * else closed. */
+static void take_fd(struct msghdr *msg, int *fd_out)
 {
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int *fds = (int *)CMSG_DATA(cm);
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			if (fd_out && *fd_out < 0)
+				*fd_out = fds[i];
+			else
+				close(fds[i]);
+		}
+	}
+}
+
+/* Reads the child's next report: 1 and rep filled, or 0 at EOF (it exec'd or died). An fd
+ * sent along goes to *fd_out (NULL: closed). ECONNRESET says the child exited with bytes of
+ * ours unread ('c' sent while it was failing); the kernel reports that before the queued
+ * report, once, so read again. */
+static int read_report_flags(int fd, struct lc_report *rep, int *fd_out, int flags, cm_err *err)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = rep, .iov_len = sizeof(*rep)};
+	struct msghdr msg;
 	ssize_t n;
-	do
-		n = recv(fd, rep, sizeof(*rep), flags);
-	while (n < 0 && (errno == EINTR || errno == ECONNRESET));
+	do {
+		msg = (struct msghdr){.msg_iov = &iov,
+		                      .msg_iovlen = 1,
+		                      .msg_control = ctl.buf,
+		                      .msg_controllen = sizeof(ctl.buf)};
+		n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && (errno == EINTR || errno == ECONNRESET));
 	if (n < 0)
 		return cm_err_sys(err, "read the container's report");
+	take_fd(&msg, fd_out);
 	if (n == 0)
 		return 0;
 	if (n != sizeof(*rep))
@@ -331,9 +382,9 @@ static int read_report_flags(int fd, struct lc_report *rep, int flags, cm_err *e
 	return 1;
 }
 
-static int read_report(int fd, struct lc_report *rep, cm_err *err)
+static int read_report(int fd, struct lc_report *rep, int *fd_out, cm_err *err)
 {
-	return read_report_flags(fd, rep, 0, err);
+	return read_report_flags(fd, rep, fd_out, 0, err);
 }
 
 /* Lets the child go on after the hooks: 1, or -1 if it is gone (its report says why). */
@@ -356,7 +407,7 @@ static void reap(int pidfd)
 int lc_process_wait_exec(int sync_fd, const char *what, cm_err *err)
 {
 	struct lc_report rep;
-	int r = read_report(sync_fd, &rep, err);
+	int r = read_report(sync_fd, &rep, NULL, err);
 	if (r <= 0)
 		return r;
 	if (rep.step == LC_STEP_EXEC)
@@ -498,12 +549,51 @@ static int parent_setup(const struct lc_spawn_req *r, const struct lc_plan *p, p
 	return 0;
 }
 
+/* Waits until the child is ready: runs the create hooks when it stops for them, and keeps in
+ * *master the pty's master it sent, if it was to open one in the container. */
+static int wait_ready(const struct lc_spawn_req *r, const struct lc_plan *p, pid_t pid, int fd,
+                      int *master, cm_err *err)
+{
+	struct lc_report rep;
+	int *fd_out = p->pty_inside ? master : NULL;
+	int got = read_report(fd, &rep, fd_out, err);
+	if (got == 1 && rep.step == LC_STEP_HOOKS) {
+		/* the child waits before pivot_root while the create hooks run */
+		if (r->hooks(r->hooks_arg, pid, err) < 0 || run_on(fd, err) < 0)
+			return -1;
+		got = read_report(fd, &rep, fd_out, err);
+	}
+	if (got == 1 && rep.step == LC_STEP_PTY && rep.errnum == 0) {
+		if (*master < 0)
+			return cm_err_set(err, EIO,
+			                  "container init: its terminal's master never came");
+		got = read_report(fd, &rep, fd_out, err);
+	}
+	if (got < 0)
+		return -1;
+	if (got == 0)
+		return cm_err_set(err, EIO, "the container init died before it was ready");
+	if (rep.step != LC_STEP_READY)
+		return report_error(p, r->cfg, &rep, err);
+	return 0;
+}
+
+/* The host's pty, when the container has no devpts of its own to open one in (has_own_devpts):
+ * its slave is handed to the child, its master kept in *master. */
+static int open_host_pty(const struct lc_spawn_req *r, struct lc_plan *p, int *master, cm_err *err)
+{
+	if (!r->console || p->pty_inside)
+		return 0;
+	return cm_pty_open(master, &p->tty_slave, r->rows, r->cols, err);
+}
+
 int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_out, int *sync_out,
                      cm_err *err)
 {
 	struct lc_plan plan;
 	int sv[2];
-	if (plan_build(r, &plan, err) < 0) {
+	_cleanup_close_ int master = -1;
+	if (plan_build(r, &plan, err) < 0 || open_host_pty(r, &plan, &master, err) < 0) {
 		plan_free(&plan);
 		return -1;
 	}
@@ -519,21 +609,8 @@ int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_ou
 	struct lc_report rep = {0, 0, -1};
 	cm_err ignored;
 	if (rc == 0 && (rc = parent_setup(r, &plan, pid, fd, err)) == 0) {
-		int got = read_report(fd, &rep, err);
-		if (got == 1 && rep.step == LC_STEP_HOOKS) {
-			/* the child waits before pivot_root while the create hooks run */
-			rc = r->hooks(r->hooks_arg, pid, err);
-			got = rc < 0 ? -1 : run_on(fd, err);
-			if (got == 1)
-				got = read_report(fd, &rep, err);
-		}
-		if (got < 0)
-			rc = -1;
-		else if (got == 0)
-			rc = cm_err_set(err, EIO, "the container init died before it was ready");
-		else if (rep.step != LC_STEP_READY)
-			rc = report_error(&plan, r->cfg, &rep, err);
-	} else if (pidfd >= 0 && read_report_flags(fd, &rep, MSG_DONTWAIT, &ignored) == 1 &&
+		rc = wait_ready(r, &plan, pid, fd, &master, err);
+	} else if (pidfd >= 0 && read_report_flags(fd, &rep, NULL, MSG_DONTWAIT, &ignored) == 1 &&
 	           rep.step != LC_STEP_READY) {
 		/* the child failed first (and so could not join its cgroups): its reason counts */
 		rc = report_error(&plan, r->cfg, &rep, err);
@@ -555,5 +632,7 @@ int lc_process_spawn(const struct lc_spawn_req *r, pid_t *pid_out, int *pidfd_ou
 	*pidfd_out = pidfd;
 	if (sync_out)
 		*sync_out = cm_steal_fd(fd);
+	if (r->console)
+		*r->console = cm_steal_fd(master);
 	return 0;
 }

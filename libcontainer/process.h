@@ -18,9 +18,12 @@ struct lc_spawn_req {
 	pid_t join_pid;             /* > 0: exec into the namespaces of this process */
 	int start_fd;               /* create: the exec fifo (the child waits on it); -1 */
 	int stdio[3];               /* -1: inherit */
-	int tty_slave;              /* -1: none */
 	int exec_fd;                /* -1: args[0] looked up in the container */
 	int cache_dirfd;            /* compiled seccomp programs; -1: none */
+	/* non-NULL: a new pty as the controlling terminal and stdio, its master returned here:
+	 * one of the container's own devpts if it has one, else of the host's */
+	int *console;
+	unsigned short rows, cols; /* the pty's window; 0: the kernel's */
 	/* exec overrides; NULL/false: the config's */
 	char *const *args;
 	char *const *env;
