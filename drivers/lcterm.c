@@ -69,9 +69,12 @@ static void on_in(uv_poll_t *h, int status, int events)
 {
 	struct lcd_term *t = h->data;
 	(void)events;
-	ssize_t n = status < 0 ? -1 : read(t->in, t->keys, sizeof(t->keys));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
+	ssize_t n = -1; /* a failed poll is a hangup, whatever errno holds from before */
+	if (status == 0) {
+		n = read(t->in, t->keys, sizeof(t->keys));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+	}
 	if (n <= 0) { /* the user's terminal hung up: the dyno is told, as on a terminal */
 		t->in_eof = true;
 		if (t->on_hangup)
