@@ -184,6 +184,8 @@ assert f["ociVersionMin"] == "1.0.0" and f["ociVersionMax"].startswith("1."), f
 assert "mount" in f["linux"]["namespaces"] and "CAP_SYS_ADMIN" in f["linux"]["capabilities"]
 assert f["linux"]["cgroup"]["v1"] and not f["linux"]["cgroup"]["systemd"]
 assert "SCMP_ACT_ERRNO" in f["linux"]["seccomp"]["actions"] and "bind" in f["mountOptions"]
+assert set(f["hooks"]) == {"prestart", "createRuntime", "createContainer", "startContainer",
+                           "poststart", "poststop"}, f["hooks"]
 PY
 	run "$NSINIT" --version
 	[[ "$output" == *version* && "$output" == *"spec: 1.0"* ]]

@@ -74,18 +74,23 @@ int nr_cmd_features(void)
 	    NULL};
 	static const char *const namespaces[] = {"cgroup", "ipc",  "mount", "network",
 	                                         "pid",    "user", "uts",   NULL};
-	static const char *const no_hooks[] = {NULL};
+	static const char *const hooks[] = {"prestart",
+	                                    "createRuntime",
+	                                    "createContainer",
+	                                    "startContainer",
+	                                    "poststart",
+	                                    "poststop",
+	                                    NULL};
 	const struct scmp_version *v = seccomp_version();
 	_cleanup_free_ char *libseccomp = xasprintf("%u.%u.%u", v->major, v->minor, v->micro);
 	json_t *o = json_pack(
 	    "{s:s,s:s,s:o,s:o,s:{s:o,s:o,s:{s:b,s:b,s:b,s:b},s:o,s:{s:b},s:{s:b}},s:{s:s,s:s}}",
-	    "ociVersionMin", "1.0.0", "ociVersionMax", NR_OCI_VERSION, "hooks",
-	    string_array(no_hooks), "mountOptions", string_array(mount_options), "linux",
-	    "namespaces", string_array(namespaces), "capabilities", capability_names(), "cgroup",
-	    "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0, "seccomp", seccomp_features(),
-	    "apparmor", "enabled", 0, "selinux", "enabled", 0, "annotations",
-	    "io.github.seccomp.libseccomp.version", libseccomp, "org.hsup.nsinit.version",
-	    HSUP_VERSION);
+	    "ociVersionMin", "1.0.0", "ociVersionMax", NR_OCI_VERSION, "hooks", string_array(hooks),
+	    "mountOptions", string_array(mount_options), "linux", "namespaces",
+	    string_array(namespaces), "capabilities", capability_names(), "cgroup", "v1", 1, "v2",
+	    1, "systemd", 0, "systemdUser", 0, "seccomp", seccomp_features(), "apparmor", "enabled",
+	    0, "selinux", "enabled", 0, "annotations", "io.github.seccomp.libseccomp.version",
+	    libseccomp, "org.hsup.nsinit.version", HSUP_VERSION);
 	char *s = json_dumps(o, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	puts(s);
