@@ -216,8 +216,9 @@ drive() {
 	    finally:
 	        s.close()
 
-	# nobody reads stderr for 5 s, while 150 dynos start
-	deadline = time.time() + 5
+	# nobody reads stderr for 10 s, while 150 dynos start (one answer may take seconds on a
+	# loaded machine with the sanitizers)
+	deadline = time.time() + 10
 	answered = 0
 	while time.time() < deadline:
 	    answered += health()
