@@ -21,7 +21,12 @@
 #include <unistd.h>
 
 #define MAX_DOC (16 * 1024 * 1024)
-#define POLL_MS 2000
+/* Without inotify `new` is looked at every POLL_MS; with it, after an event, once more POLL_MS
+ * after a take that had to wait (a writer still at it, a file still changing, an error), and
+ * every SAFETY_POLL_MS for a change no event told (another host's write on a network
+ * filesystem): an idle hsup does not wake for it. */
+#define POLL_MS        2000
+#define SAFETY_POLL_MS (10 * 60 * 1000)
 /* Where read leases are not available: a polled `new` unchanged this long is taken, and a
  * truncated one changed less long ago than TRUNCATED_WAIT_SEC is given back to wait for the
  * rest of it. */
@@ -694,6 +699,8 @@ static void maybe_free(struct hs_ctldir *cd)
 	free(cd);
 }
 
+static void on_poll(uv_timer_t *t);
+
 static void job_done(uv_work_t *w, int status)
 {
 	struct hs_ctldir *cd = w->data;
@@ -702,6 +709,8 @@ static void job_done(uv_work_t *w, int status)
 	cd->running = NULL;
 	if (j->kind == JOB_TAKE) {
 		report_take(cd, &j->take);
+		if (cd->watching && (j->take.what == TOOK_NOT_YET || j->take.what == TOOK_ERROR))
+			uv_timer_start(&cd->poll, on_poll, POLL_MS, SAFETY_POLL_MS);
 		if (j->loaded && !cd->closing)
 			deliver(cd, cm_steal_ptr(j->loaded), NULL);
 		else if (j->or_loaded && j->rc < 0)
@@ -757,7 +766,7 @@ static void on_inotify(uv_poll_t *h, int status, int events)
 {
 	struct hs_ctldir *cd = h->data;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool saw_new = false;
+	bool saw_new = false, made_new = false;
 	(void)status, (void)events;
 	for (;;) {
 		ssize_t n = read(cd->ino, buf, sizeof(buf));
@@ -765,13 +774,20 @@ static void on_inotify(uv_poll_t *h, int status, int events)
 			break;
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
-			if (ev->len && strcmp(ev->name, "new") == 0)
+			bool is_new = ev->len && strcmp(ev->name, "new") == 0;
+			/* closed after writing, or renamed into place: done; made (a symbolic link
+			 * or a FIFO, which no close follows, or a file a writer has just opened):
+			 * looked at as a poll would; events were lost (the queue overflowed): too
+			 */
+			if (is_new && (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)))
 				saw_new = true;
+			else if ((is_new && (ev->mask & IN_CREATE)) || (ev->mask & IN_Q_OVERFLOW))
+				made_new = true;
 			p += sizeof(*ev) + ev->len;
 		}
 	}
-	if (saw_new)
-		queue_take(cd, BY_EVENT, false);
+	if (saw_new || made_new)
+		queue_take(cd, saw_new ? BY_EVENT : BY_POLL, false);
 }
 
 static void on_poll(uv_timer_t *t)
@@ -820,7 +836,8 @@ static void watch(struct hs_ctldir *cd)
 	char self[64];
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", cd->dirfd);
 	cd->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (cd->ino >= 0 && inotify_add_watch(cd->ino, self, IN_CLOSE_WRITE | IN_MOVED_TO) >= 0) {
+	if (cd->ino >= 0 &&
+	    inotify_add_watch(cd->ino, self, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) >= 0) {
 		uv_poll_init(cd->loop, &cd->inotify, cd->ino);
 		cd->inotify.data = cd;
 		cd->open_handles++;
@@ -830,7 +847,8 @@ static void watch(struct hs_ctldir *cd)
 		hs_log_system("%s: inotify unavailable (%s); polling every %ds", cd->path,
 		              strerror(errno), POLL_MS / 1000);
 	}
-	uv_timer_start(&cd->poll, on_poll, POLL_MS, POLL_MS);
+	uint64_t every = cd->watching ? SAFETY_POLL_MS : POLL_MS;
+	uv_timer_start(&cd->poll, on_poll, every, every);
 }
 
 static int offer_loaded(struct hs_ctldir *cd, cm_err *err)

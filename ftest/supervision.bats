@@ -247,6 +247,9 @@ crash_cycles() {
 	for i in $(seq "$1"); do
 		start_hsup start --stop-timeout 1
 		wait_for 'grep -q "stubborn.1 started" "$T/err"'
+		# and recorded (the record follows a start at the end of the loop's turn: a dyno a
+		# kill lands before is not stopped by the next hsup, README "When hsup dies")
+		wait_for '[ "$(grep -o "\"name\": *\"[a-z]*\.[0-9]*\"" "$T"/state/*.json 2>/dev/null | wc -l)" = 3 ]'
 		killed+=("$HSUP_PID")
 		kill -KILL "$HSUP_PID"
 		wait "$HSUP_PID" 2>/dev/null || true
