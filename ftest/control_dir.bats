@@ -341,7 +341,7 @@ slow_writer() {
 	wait_for '[ "$(running_dynos)" = "web.1 worker.1" ]'
 }
 
-# bats test_tags=drivers
+# Not under every driver: the docker driver's own streams (libcurl's timers) wake hsup.
 @test "an idle hsup does not wake up: inotify tells it of a new release, which it takes at once" {
 	web_and_worker 1
 	start_hsup start -s "$SOCK"
