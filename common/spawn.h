@@ -1,6 +1,12 @@
 /* Starting a child process from a process that may have threads: the child makes only raw
  * system calls between clone3() and execve(), and the parent learns of a failed exec as the
- * step and errno. The child is returned with a pidfd for polling and reaping. */
+ * step and errno. The child is returned with a pidfd for polling and reaping.
+ *
+ * What a start costs does not grow with the parent: the child shares the parent's memory until
+ * it execs (no page tables copied, no copy-on-write faults after), and keeps only a few low
+ * descriptors of the parent's table (the ones it needs, dup'ed there for the spawn), so neither
+ * the copy of the table nor the closing at exec grows with the descriptors the parent holds.
+ * Where clone3 cannot be used that way (not x86-64, or no clone3), the child is a copy. */
 #ifndef CM_SPAWN_H
 #define CM_SPAWN_H
 
@@ -28,6 +34,11 @@ struct cm_spawn_opts {
 	const struct rlimit *nofile;          /* RLIMIT_NOFILE for the child, NULL: inherit */
 	const struct cm_spawn_cgroup *cgroup; /* NULL: the parent's cgroups */
 };
+
+/* Reserves the few low descriptors and the stack spawning uses, at once rather than at the
+ * first spawn: a process that will hold many descriptors calls it early, so that the child's
+ * copy of its descriptor table stays that small. */
+void cm_spawn_init(void);
 
 /* The child is registered as watched (common/children.h) until cm_pidfd_reap reaps it. */
 int cm_spawn(const struct cm_spawn_opts *o, pid_t *pid, int *pidfd, cm_err *err);
