@@ -14,6 +14,7 @@
 #include "hsupd/supervisor.h"
 #include "common/children.h"
 #include "common/http.h"
+#include "common/spawn.h"
 #include "common/cleanup.h"
 #include "common/xalloc.h"
 
@@ -101,11 +102,11 @@ static void on_done(struct hs_sup *sup, int code, void *data)
 		hs_log_sink_close(&d->errsink);
 }
 
-static void on_change(void *data)
+static void on_change(void *data, struct hs_dyno *dyno)
 {
 	struct daemon *d = data;
 	if (d->statedir)
-		hs_statedir_changed(d->statedir);
+		hs_statedir_dyno_changed(d->statedir, dyno);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -509,6 +510,7 @@ static int run_daemon(struct daemon *d, cm_err *err)
 	const struct hs_cli *cli = d->cli;
 	const struct hs_driver_ops *ops = hs_driver_lookup(cli->driver);
 	raise_nofile(&d->child_nofile);
+	cm_spawn_init(); /* its few descriptors before the many of dynos */
 	uv_loop_init(&d->loop);
 	if (logplex_setup(d, err) < 0)
 		return -1;
