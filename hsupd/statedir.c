@@ -18,19 +18,24 @@
 #include <unistd.h>
 
 #define MAX_STATE (16 * 1024 * 1024)
+/* The journal is folded into a new record once it has this many lines more than twice the
+ * dynos it describes: what a change costs stays the same however many dynos run. */
+#define JOURNAL_SLACK 64
 
 struct hs_statedir {
 	uv_loop_t *loop;
 	char *path;
 	int dirfd, lockfd;
-	char *name;   /* "ctl-<dev>-<ino>.json" */
+	char *name;  /* "ctl-<dev>-<ino>.json": the record */
+	char *jname; /* "ctl-<dev>-<ino>.log": the changes since the record was written */
+	int jfd;     /* the journal, open for appending while dynos are tracked */
+	size_t jlines, live;
+	unsigned long next_key;
 	char *source; /* "the control directory /etc/hsup", "app myapp on https://..." */
 	char boot_id[64];
 	json_t *leftovers;
 	struct hs_sup *sup;
 	char *driver;
-	uv_timer_t write;
-	bool timer_open;
 };
 
 char *hs_statedir_path(void)
@@ -107,7 +112,61 @@ static int take_lock(struct hs_statedir *sd, const char *key, cm_err *err)
 	                  pid, sd->source);
 }
 
-/* The record a dead hsup left, if it is of this boot (after a reboot its pids mean nothing). */
+/* Applies one journal line to the dynos by key: a line with a record sets its key's entry,
+ * one without removes it. A line that does not parse (the last one, cut by a kill during
+ * its write) is skipped. */
+static void apply_line(json_t *bykey, const char *line, size_t len)
+{
+	json_t *e = json_loadb(line, len, 0, NULL);
+	json_t *key = json_object_get(e, "key");
+	char k[32];
+	if (json_is_integer(key)) {
+		snprintf(k, sizeof(k), "%" JSON_INTEGER_FORMAT, json_integer_value(key));
+		if (json_object_get(e, "record"))
+			json_object_set(bykey, k, e);
+		else
+			json_object_del(bykey, k);
+	}
+	json_decref(e);
+}
+
+/* The dynos of the record with the journal's changes applied, in the record's array. */
+static void replay_journal(struct hs_statedir *sd, json_t *doc)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	cm_err err;
+	struct stat st;
+	if (fstatat(sd->dirfd, sd->jname, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    cm_read_file_at(sd->dirfd, sd->jname, MAX_STATE, &text, &len, &err) < 0)
+		return;
+	json_t *bykey = json_object(), *v;
+	size_t i, n = 0;
+	char k[32];
+	json_array_foreach (json_object_get(doc, "dynos"), i, v) {
+		json_t *key = json_object_get(v, "key");
+		if (json_is_integer(key))
+			snprintf(k, sizeof(k), "%" JSON_INTEGER_FORMAT, json_integer_value(key));
+		else
+			snprintf(k, sizeof(k), "unkeyed.%zu", n++);
+		json_object_set(bykey, k, v);
+	}
+	for (char *p = text, *end = text + len; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		apply_line(bykey, p, l);
+		p += l + 1;
+	}
+	json_t *dynos = json_array();
+	const char *key;
+	json_object_foreach (bykey, key, v)
+		json_array_append(dynos, v);
+	json_decref(bykey);
+	json_object_set_new(doc, "dynos", dynos);
+}
+
+/* The record a dead hsup left, if it is of this boot (after a reboot its pids mean nothing),
+ * with its journal's changes. */
 static void load_leftovers(struct hs_statedir *sd)
 {
 	_cleanup_free_ char *text = NULL;
@@ -128,6 +187,7 @@ static void load_leftovers(struct hs_statedir *sd)
 		json_decref(doc);
 		return;
 	}
+	replay_journal(sd, doc);
 	sd->leftovers = doc;
 }
 
@@ -161,8 +221,9 @@ int hs_statedir_open(uv_loop_t *loop, const char *key, const char *source, struc
 	sd->loop = loop;
 	sd->path = hs_statedir_path();
 	sd->source = xstrdup(source);
-	sd->lockfd = -1;
+	sd->lockfd = sd->jfd = -1;
 	sd->name = xasprintf("%s.json", key);
+	sd->jname = xasprintf("%s.log", key);
 	read_boot_id(sd->boot_id, sizeof(sd->boot_id));
 	sd->dirfd = open_dir(sd->path, err);
 	if (sd->dirfd < 0 || take_lock(sd, key, err) < 0) {
@@ -179,21 +240,36 @@ json_t *hs_statedir_leftovers(struct hs_statedir *sd)
 	return sd->leftovers;
 }
 
+/* A dyno's entry: its key, name, driver and the driver's record; NULL if it has no record. */
+static json_t *dyno_entry(struct hs_statedir *sd, struct hs_dyno *d)
+{
+	json_t *rec =
+	    d->proc && d->proc->driver->ops->record ? d->proc->driver->ops->record(d->proc) : NULL;
+	if (!rec)
+		return NULL;
+	if (!d->state_key) {
+		d->state_key = ++sd->next_key;
+		sd->live++;
+	}
+	return json_pack("{s:I, s:s, s:s, s:o}", "key", (json_int_t)d->state_key, "name", d->name,
+	                 "driver", d->proc->driver->ops->name, "record", rec);
+}
+
 static json_t *dynos_json(struct hs_statedir *sd)
 {
 	json_t *list = json_array();
+	sd->live = 0;
 	for (struct hs_dyno *d = hs_sup_dynos(sd->sup); d; d = d->next) {
-		json_t *rec = d->proc && d->proc->driver->ops->record
-		                  ? d->proc->driver->ops->record(d->proc)
-		                  : NULL;
-		if (rec)
-			json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "name", d->name,
-			                                      "driver", d->proc->driver->ops->name,
-			                                      "record", rec));
+		d->state_key = 0;
+		json_t *e = dyno_entry(sd, d);
+		if (e)
+			json_array_append_new(list, e);
 	}
 	return list;
 }
 
+/* The whole record, written atomically; then the journal starts again empty (a kill between
+ * the two leaves lines the record already holds: replaying them changes nothing). */
 static void write_state(struct hs_statedir *sd)
 {
 	unsigned long long start = 0;
@@ -206,35 +282,64 @@ static void write_state(struct hs_statedir *sd)
 	json_decref(doc);
 	cm_err err;
 	/* not fsynced: the state of running processes means nothing after a reboot */
-	if (text &&
-	    cm_write_file_replace_at(sd->dirfd, sd->name, text, strlen(text), 0600, &err) < 0)
-		hs_log_system("state directory: %s", err.msg);
-}
-
-static void on_write(uv_timer_t *t)
-{
-	write_state(t->data);
+	if (!text ||
+	    cm_write_file_replace_at(sd->dirfd, sd->name, text, strlen(text), 0600, &err) < 0) {
+		hs_log_system("state directory: %s", text ? err.msg : "out of memory");
+		return;
+	}
+	if (sd->jfd >= 0 && ftruncate(sd->jfd, 0) < 0)
+		hs_log_system("state directory: truncate %s/%s: %s", sd->path, sd->jname,
+		              strerror(errno));
+	sd->jlines = 0;
 }
 
 void hs_statedir_track(struct hs_statedir *sd, struct hs_sup *sup, const char *driver)
 {
 	sd->sup = sup;
 	sd->driver = xstrdup(driver);
-	uv_timer_init(sd->loop, &sd->write);
-	sd->write.data = sd;
-	sd->timer_open = true;
+	sd->jfd = openat(sd->dirfd, sd->jname,
+	                 O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (sd->jfd < 0)
+		hs_log_system(
+		    "state directory: open %s/%s: %s; the whole record is written at each "
+		    "change",
+		    sd->path, sd->jname, strerror(errno));
 	write_state(sd);
 }
 
-void hs_statedir_changed(void *data)
+/* One line in the journal: the dyno's entry, or its key alone once it has none. Written at
+ * once, in the turn of the loop that started or ended the dyno. */
+void hs_statedir_dyno_changed(struct hs_statedir *sd, struct hs_dyno *d)
 {
-	struct hs_statedir *sd = data;
-	if (sd->timer_open && !uv_is_active((uv_handle_t *)&sd->write))
-		uv_timer_start(&sd->write, on_write, 0, 0); /* once per loop iteration at most */
+	if (!sd->sup)
+		return; /* not tracking yet: the first record will hold it */
+	unsigned long key = d->state_key;
+	json_t *e = dyno_entry(sd, d);
+	if (!e && !key)
+		return;
+	if (!e) {
+		e = json_pack("{s:I}", "key", (json_int_t)key);
+		d->state_key = 0;
+		sd->live--;
+	}
+	_cleanup_free_ char *line = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	size_t len = line ? strlen(line) : 0;
+	if (line)
+		line[len++] = '\n'; /* over the NUL: written by length */
+	if (!line || sd->jfd < 0 || write(sd->jfd, line, len) != (ssize_t)len ||
+	    ++sd->jlines > JOURNAL_SLACK + 2 * sd->live)
+		write_state(sd);
 }
 
-static void free_statedir(struct hs_statedir *sd)
+void hs_statedir_close(struct hs_statedir *sd)
 {
+	if (sd->sup && sd->dirfd >= 0) {
+		unlinkat(sd->dirfd, sd->name, 0);
+		unlinkat(sd->dirfd, sd->jname, 0);
+	}
+	if (sd->jfd >= 0)
+		close(sd->jfd);
 	if (sd->lockfd >= 0)
 		close(sd->lockfd); /* the lock file stays: removing it would let two hsups lock */
 	if (sd->dirfd >= 0)
@@ -242,22 +347,8 @@ static void free_statedir(struct hs_statedir *sd)
 	json_decref(sd->leftovers);
 	free(sd->path);
 	free(sd->name);
+	free(sd->jname);
 	free(sd->source);
 	free(sd->driver);
 	free(sd);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-	free_statedir(h->data);
-}
-
-void hs_statedir_close(struct hs_statedir *sd)
-{
-	if (sd->sup && sd->dirfd >= 0)
-		unlinkat(sd->dirfd, sd->name, 0);
-	if (!sd->timer_open)
-		return free_statedir(sd);
-	uv_timer_stop(&sd->write);
-	uv_close((uv_handle_t *)&sd->write, on_timer_closed);
 }

@@ -56,10 +56,10 @@ struct hs_sup {
 static void kick(struct hs_sup *sup);
 
 /* What runs changed: whoever records it (the state directory) hears of it. */
-static void changed(struct hs_sup *sup)
+static void changed(struct hs_dyno *d)
 {
-	if (sup->conf.on_change)
-		sup->conf.on_change(sup->conf.data);
+	if (d->sup->conf.on_change)
+		d->sup->conf.on_change(d->sup->conf.data, d);
 }
 
 /* ---- the executor's actions, for real ---- */
@@ -82,8 +82,8 @@ static const struct hs_dyno_cbs dyno_cbs = {.started = on_dyno_started, .exited 
 static void dyno_runs(struct hs_dyno *d)
 {
 	d->started_at = uv_now(d->sup->loop);
+	changed(d); /* recorded before it is said to run */
 	hs_log_info("%s started (pid %d)", d->name, (int)d->proc->pid);
-	changed(d->sup);
 }
 
 static int open_output_pipe(struct hs_dyno *d, int fds[2], cm_err *err)
@@ -346,7 +346,7 @@ static void on_dyno_exit(struct hs_dyno_proc *proc, const struct hs_exit *how, v
 	d->exited_at = uv_now(sup->loop);
 	let_go(d);
 	describe_exit(how, what, sizeof(what));
-	changed(sup);
+	changed(d);
 	hs_exec_exited(&d->ex);
 	if (d->ex.state == HS_EXEC_BACKOFF && d->ex.backoff_ms == 0)
 		hs_log_system("%s %s; restarting", d->name, what);
@@ -968,7 +968,7 @@ int hs_sup_adopt(struct hs_sup *sup, struct hs_driver *drv, const char *name, js
 	}
 	d->started_at = uv_now(sup->loop);
 	hs_exec_feed(&d->ex, HS_IN_ADOPT);
-	changed(sup);
+	changed(d);
 	return 1;
 }
 

@@ -39,6 +39,7 @@ struct hs_dyno {
 	bool has_exit;
 	struct hs_exit last_exit;
 	int open_handles;
+	unsigned long state_key; /* the state directory's name for it while it is recorded; 0 */
 };
 
 struct hs_scale {
@@ -71,7 +72,7 @@ struct hs_sup_conf {
 	struct hs_log_sink *sink; /* where dyno output goes (start); NULL for run */
 	void (*on_done)(struct hs_sup *sup, int exit_code, void *data);
 	/* Called when a dyno starts or ends (for the state directory); may be NULL. */
-	void (*on_change)(void *data);
+	void (*on_change)(void *data, struct hs_dyno *d);
 	/* Called when a release is applied, before its dynos start; may be NULL. */
 	void (*on_apply)(const struct hs_release *r, void *data);
 	void *data;
