@@ -227,7 +227,7 @@ demo: deps
 	scripts/demo.sh
 
 bench: deps
-	$(MAKE) build/hsup bench/waitn
+	$(MAKE) build/hsup bench/waitn bench/spawnfloor
 	bench/run.sh
 
 # The container runtime against crun, runc and unshare+chroot (bench/lc.sh).
@@ -274,6 +274,9 @@ bench/lctime: bench/lctime.c
 bench/waitn: bench/waitn.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
+bench/spawnfloor: bench/spawnfloor.c
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
 C_FILES = $(shell find common hsupd control drivers libcontainer stacks alloc tests bench ftest/payload fuzz init -name '*.[ch]' 2>/dev/null)
 
 format:
@@ -283,7 +286,7 @@ format-check:
 	clang-format --dry-run --Werror $(C_FILES)
 
 clean:
-	rm -rf build bench/waitn bench/lctime bench/logplex_sink
+	rm -rf build bench/waitn bench/spawnfloor bench/lctime bench/logplex_sink
 
 -include $(shell find build -name '*.d' -type f 2>/dev/null)
 

@@ -4,6 +4,7 @@
 
 HSUP=${HSUP:-$PWD/build/hsup}
 WAITN=${WAITN:-$PWD/bench/waitn}
+SPAWNFLOOR=${SPAWNFLOOR:-$PWD/bench/spawnfloor}
 
 # Every dyno of a run is `sleep $SECS`: a command line no other program on the machine runs,
 # so counting and cleaning up by it cannot touch anyone else's processes.
@@ -98,6 +99,8 @@ trap 'exit 143' TERM
 have() {
 	case $1 in
 	hsup) [ -x "$HSUP" ] ;;
+	floor) [ -x "$SPAWNFLOOR" ] ;;
+	s6) command -v s6-svscan >/dev/null ;;
 	*) command -v "$1" >/dev/null ;;
 	esac
 }
@@ -132,6 +135,17 @@ stdout_logfile_maxbytes=0
 EOF
 }
 
+# s6_scandir DIR N: an s6 scan directory of N services, each run by bash as hsup's dynos are.
+s6_scandir() {
+	local i
+	mkdir -p "$1"
+	for ((i = 1; i <= $2; i++)); do
+		mkdir "$1/web.$i"
+		printf '#!/bin/bash\nexec %s\n' "${MARK[*]}" >"$1/web.$i/run"
+		chmod +x "$1/web.$i/run"
+	done
+}
+
 # start_sup NAME N: launches supervisor NAME running N marker dynos in the background.
 # Sets SUP_PID (the supervisor's own process) and T0 (bash's $EPOCHREALTIME at launch).
 start_sup() {
@@ -152,6 +166,15 @@ start_sup() {
 		echo "web: exec ${MARK[*]}" >"$dir/Procfile"
 		T0=$EPOCHREALTIME
 		foreman start -f "$dir/Procfile" -m "web=$n" >"$dir/out" 2>&1 &
+		;;
+	floor)
+		T0=$EPOCHREALTIME
+		"$SPAWNFLOOR" "$n" "${MARK[@]}" >"$dir/out" 2>&1 &
+		;;
+	s6)
+		s6_scandir "$dir/scan" "$n"
+		T0=$EPOCHREALTIME
+		s6-svscan -c "$((n + 10))" "$dir/scan" >"$dir/out" 2>&1 &
 		;;
 	supervisord)
 		supervisord_conf "$dir" "$n" >"$dir/supervisord.conf"
@@ -178,6 +201,18 @@ wait_dynos() { # wait_dynos N [TIMEOUT_S]
 }
 
 # ---- /proc readings ----
+
+# sup_pids: the running supervisor's own processes: SUP_PID and its descendants but the dynos.
+sup_pids() {
+	ps -e -o pid=,ppid=,args= | awk -v root="$SUP_PID" -v mark="${MARK[*]}" '
+		{ pid = $1; ppid = $2; $1 = $2 = ""; sub(/^ +/, ""); up[pid] = ppid; args[pid] = $0 }
+		END {
+			for (p in up) {
+				for (q = p; q in up && q != root && q > 1; q = up[q]) {}
+				if (q == root && args[p] != mark) print p
+			}
+		}'
+}
 
 status_kb() { # status_kb PID FIELD: a "kB" line of /proc/PID/status
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"

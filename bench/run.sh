@@ -1,17 +1,19 @@
 #!/bin/bash
-# hsup's benchmarks, each against peers in the same run: foreman and supervisord.
+# hsup's benchmarks, each against peers in the same run: the floor (bench/spawnfloor, a bare
+# loop of posix_spawn), s6, foreman and supervisord.
 #
 #   bench/run.sh [startup] [restart] [memory] [logs]     (default: all four)
 #
 #   1. startup  launch -> N `sleep` dynos all running (N = 100, 1000)
-#   2. restart  SIGKILL one of 100 dynos -> its replacement running
-#   3. memory   the supervisor's own RSS with 0, 100, 1000 dynos; its idle CPU with 100
+#   2. restart  SIGKILL one of N dynos -> its replacement running (N = 100, 1000)
+#   3. memory   the supervisor's own RSS with 0, 100, 1000 dynos; its idle CPU and wake-ups
+#               with 100
 #   4. logs     a dyno printing 1,000,000 lines, through the supervisor to /dev/null
 #
 # Prints medians and hsup/peer ratios; nothing is asserted. Progress goes to stderr, the
 # summary to stdout and to $BENCH_RESULTS/<date>/summary.txt with every sample in raw.tsv.
 # BENCH_QUICK=1: a smoke run with fewer repetitions and lines (numbers only indicative).
-# Needs build/hsup and bench/waitn (`make bench` builds both).
+# Needs build/hsup, bench/waitn and bench/spawnfloor (`make bench` builds them).
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 # shellcheck source=bench/lib.sh
@@ -25,24 +27,35 @@ else
 fi
 STARTUP_SIZES=(100 1000)
 MEM_SIZES=(0 100 1000)
-RESTART_N=100
+RESTART_SIZES=(100 1000)
 FOREMAN_TIMEOUT=${FOREMAN_TIMEOUT:-120}
 LINE='2024-05-01T12:00:00.000000+00:00 app[web.1]: at=info method=GET path=/ status=200'
 
 RESULTS=${BENCH_RESULTS:-$PWD/bench/results}/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RESULTS"
 
-for f in "$HSUP" "$WAITN"; do
+for f in "$HSUP" "$WAITN" "$SPAWNFLOOR"; do
 	if [ ! -x "$f" ]; then
-		log "$f is missing: run \`make build/hsup bench/waitn\` (or \`make bench\`)"
+		log "$f is missing: run \`make build/hsup bench/waitn bench/spawnfloor\` (or \`make bench\`)"
 		exit 1
 	fi
 done
-PEERS=()
-for p in foreman supervisord; do
+PEERS=(floor)
+for p in s6 foreman supervisord; do
 	if have "$p"; then PEERS+=("$p"); else warn "$p is not installed: no $p column"; fi
 done
 SUPS=(hsup "${PEERS[@]}")
+# The floor supervises nothing: it is in the start-up only. s6's supervisor is a process per
+# dyno (s6-supervise) under s6-svscan: its idle cost is summed over them, its memory not shown.
+RESTART_SUPS=() MEM_SUPS=() IDLE_SUPS=()
+for p in "${SUPS[@]}"; do
+	case $p in
+	floor) ;;
+	s6) RESTART_SUPS+=(s6) IDLE_SUPS+=(s6) ;;
+	foreman) MEM_SUPS+=(foreman) IDLE_SUPS+=(foreman) ;; # it stops all when one exits
+	*) RESTART_SUPS+=("$p") MEM_SUPS+=("$p") IDLE_SUPS+=("$p") ;;
+	esac
+done
 
 # Many dynos take many descriptors; every supervisor gets the same limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
@@ -82,61 +95,79 @@ bench_startup() {
 # ---- 2. restart latency ----
 
 bench_restart() {
-	local sup i ms rss0 out
+	local sup n i ms rss0 out
 	local -a pids
-	for sup in "${SUPS[@]}"; do
-		[ "$sup" = foreman ] && continue # it stops every process when one exits
-		start_sup "$sup" "$RESTART_N"
-		if ! wait_dynos "$RESTART_N" >/dev/null; then
-			stop_sup
-			continue
-		fi
-		sleep "$SETTLE_S"
-		rss0=$(status_kb "$SUP_PID" VmRSS)
-		# Each kill hits a different dyno, never one that crashed before: hsup (rightly)
-		# backs off from the second crash of the same dyno on.
-		mapfile -t pids < <("$WAITN" -l -- "${MARK[@]}")
-		for ((i = 0; i < KILLS && i < ${#pids[@]}; i++)); do
-			if out=$("$WAITN" -k "${pids[$i]}" -n "$RESTART_N" -t 10 -- "${MARK[@]}" 2>&1)
-			then
-				record "restart.$sup" "$out"
-				log "restart $sup kill $((i + 1))/$KILLS: $out ms"
-			else
-				warn "restart $sup: $out"
+	for n in "${RESTART_SIZES[@]}"; do
+		for sup in "${RESTART_SUPS[@]}"; do
+			start_sup "$sup" "$n"
+			if ! wait_dynos "$n" >/dev/null; then
+				stop_sup
+				continue
 			fi
-			sleep 0.2
+			sleep "$SETTLE_S"
+			rss0=$(status_kb "$SUP_PID" VmRSS)
+			# Each kill hits a different dyno, never one that crashed before: hsup (rightly)
+			# backs off from the second crash of the same dyno on.
+			mapfile -t pids < <("$WAITN" -l -- "${MARK[@]}")
+			for ((i = 0; i < KILLS && i < ${#pids[@]}; i++)); do
+				if out=$("$WAITN" -k "${pids[$i]}" -n "$n" -t 10 -- "${MARK[@]}" 2>&1)
+				then
+					record "restart.$sup.$n" "$out"
+					log "restart $sup N=$n kill $((i + 1))/$KILLS: $out ms"
+				else
+					warn "restart $sup N=$n: $out"
+				fi
+				sleep 0.2
+			done
+			sleep "$SETTLE_S"
+			record "restart.$sup.$n.rss_before" "$rss0"
+			record "restart.$sup.$n.rss_after" "$(status_kb "$SUP_PID" VmRSS)"
+			stop_sup
 		done
-		sleep "$SETTLE_S"
-		record "restart.$sup.rss_before" "$rss0"
-		record "restart.$sup.rss_after" "$(status_kb "$SUP_PID" VmRSS)"
-		stop_sup
 	done
 }
 
 # ---- 3. memory and idle CPU ----
 
+# idle_counters: "CPU_MS WAKEUPS" so far, summed over the supervisor's own processes (each
+# thread's voluntary context switches: how often it went to sleep and was woken).
+idle_counters() {
+	local p cpu=0 w=0
+	for p in $(sup_pids); do
+		cpu=$(awk -v a="$cpu" -v b="$(cpu_ms "$p" 2>/dev/null || echo 0)" 'BEGIN { print a + b }')
+		w=$((w + $(cat /proc/"$p"/task/*/status 2>/dev/null |
+			awk '$1 == "voluntary_ctxt_switches:" { s += $2 } END { print s + 0 }')))
+	done
+	echo "$cpu $w"
+}
+
 bench_memory() {
-	local rep n sup c0 c1
+	local rep n sup c0 c1 w0 w1
 	for ((rep = 1; rep <= MEM_REPS; rep++)); do
 		for n in "${MEM_SIZES[@]}"; do
-			for sup in "${SUPS[@]}"; do
+			for sup in "${IDLE_SUPS[@]}"; do
+				[[ " ${MEM_SUPS[*]} " == *" $sup "* ]] || [ "$n" = 100 ] || continue
 				start_sup "$sup" "$n"
 				if ! wait_dynos "$n" >/dev/null; then
 					stop_sup
 					continue
 				fi
 				sleep "$SETTLE_S"
-				record "mem.$sup.$n" "$(status_kb "$SUP_PID" VmRSS)"
-				record "anon.$sup.$n" "$(status_kb "$SUP_PID" RssAnon)"
-				log "memory $sup N=$n run $rep/$MEM_REPS: VmRSS" \
-					"$(status_kb "$SUP_PID" VmRSS) kB"
+				if [[ " ${MEM_SUPS[*]} " == *" $sup "* ]]; then
+					record "mem.$sup.$n" "$(status_kb "$SUP_PID" VmRSS)"
+					record "anon.$sup.$n" "$(status_kb "$SUP_PID" RssAnon)"
+					log "memory $sup N=$n run $rep/$MEM_REPS: VmRSS" \
+						"$(status_kb "$SUP_PID" VmRSS) kB"
+				fi
 				if [ "$n" = 100 ] && [ "$rep" = 1 ]; then
-					c0=$(cpu_ms "$SUP_PID")
-					log "idle CPU $sup: measuring for ${IDLE_S} s"
+					read -r c0 w0 < <(idle_counters)
+					log "idle $sup: measuring for ${IDLE_S} s"
 					sleep "$IDLE_S"
-					c1=$(cpu_ms "$SUP_PID")
+					read -r c1 w1 < <(idle_counters)
 					record "idle.$sup" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')"
-					record "mem_after_idle.$sup" "$(status_kb "$SUP_PID" VmRSS)"
+					record "wakeups.$sup" "$((w1 - w0))"
+					[[ " ${MEM_SUPS[*]} " != *" $sup "* ]] ||
+						record "mem_after_idle.$sup" "$(status_kb "$SUP_PID" VmRSS)"
 				fi
 				stop_sup
 			done
@@ -247,6 +278,8 @@ summary() {
 		"other programs used ${OTHERS_PCT}% of the CPUs meanwhile$noisy"
 	have foreman && echo "foreman $(foreman version 2>/dev/null | head -1) (ruby $(ruby -e 'print RUBY_VERSION')): dyno = /bin/sh -c 'exec sleep ...'"
 	have supervisord && echo "supervisord $(supervisord --version) (python $(python3 -c 'import platform; print(platform.python_version())')): dyno = sleep ... exec'd directly"
+	have s6 && echo "s6 $(dpkg-query -W -f '${Version}' s6 2>/dev/null): s6-svscan, an s6-supervise per dyno; dyno = a bash run script: exec sleep ..."
+	echo "floor: bench/spawnfloor, a bare loop of posix_spawn, one thread; dyno = bash -c 'exec sleep ...'"
 	echo "hsup dyno = bash -c 'exec sleep ...'"
 	local b
 	for b in "${WHICH[@]}"; do
@@ -264,16 +297,25 @@ summary_startup() {
 	local n sup
 	echo "1. Start-up: launch until all N sleep dynos run (ms, median of $REPS; min-max)"
 	printf '   %-6s' N
-	for sup in "${SUPS[@]}"; do printf ' %22s' "$sup"; done
-	for sup in "${PEERS[@]}"; do printf ' %16s' "hsup/$sup"; done
+	for sup in "${SUPS[@]}"; do printf ' %21s' "$sup"; done
+	for sup in "${PEERS[@]}"; do printf ' %13s' "hsup/$sup"; done
 	echo
 	for n in "${STARTUP_SIZES[@]}"; do
 		printf '   %-6s' "$n"
 		for sup in "${SUPS[@]}"; do
-			printf ' %22s' "$(cell "startup.$sup.$n") ($(spread "startup.$sup.$n"))"
+			printf ' %21s' "$(cell "startup.$sup.$n") ($(spread "startup.$sup.$n"))"
 		done
 		for sup in "${PEERS[@]}"; do
-			printf ' %16s' "$(ratio "$(cell "startup.hsup.$n")" "$(cell "startup.$sup.$n")")"
+			printf ' %13s' "$(ratio "$(cell "startup.hsup.$n")" "$(cell "startup.$sup.$n")")"
+		done
+		echo
+	done
+	echo "   per dyno (the median over N, ms)"
+	for n in "${STARTUP_SIZES[@]}"; do
+		printf '   %-6s' "$n"
+		for sup in "${SUPS[@]}"; do
+			printf ' %21s' "$(awk -v t="$(cell "startup.$sup.$n")" -v n="$n" \
+				'BEGIN { if (t == "-") print "-"; else printf "%.2f\n", t / n }')"
 		done
 		echo
 	done
@@ -281,69 +323,83 @@ summary_startup() {
 	for n in "${STARTUP_SIZES[@]}"; do
 		printf '   %-6s' "$n"
 		for sup in "${SUPS[@]}"; do
-			printf ' %22s' "$(cell "stop.$sup.$n") ($(spread "stop.$sup.$n"))"
+			printf ' %21s' "$(cell "stop.$sup.$n") ($(spread "stop.$sup.$n"))"
 		done
 		for sup in "${PEERS[@]}"; do
-			printf ' %16s' "$(ratio "$(cell "stop.hsup.$n")" "$(cell "stop.$sup.$n")")"
+			printf ' %13s' "$(ratio "$(cell "stop.hsup.$n")" "$(cell "stop.$sup.$n")")"
 		done
 		echo
 	done
+	awk -v a="$(cell startup.hsup.100)" -v b="$(cell startup.floor.100)" \
+		-v c="$(cell startup.hsup.1000)" -v d="$(cell startup.floor.1000)" 'BEGIN {
+		if (a == "-" || b == "-" || c == "-" || d == "-") exit
+		printf "   hsup goals: 100 dynos at the floor: %s (%.2f); 1000 within 1.15 times it: %s (%.2f)\n",
+			a / b <= 1.05 ? "met" : "MISSED", a / b, c / d <= 1.15 ? "met" : "MISSED", c / d
+	}'
 }
 
 summary_restart() {
-	local sup hs
-	echo "2. Restart: SIGKILL one of $RESTART_N dynos until its replacement runs (ms, median of $KILLS kills, each a different dyno)"
-	hs=$(cell restart.hsup)
-	printf '   %-12s %10s  (%s)  supervisor RSS %s -> %s kB\n' hsup "$hs" "$(spread restart.hsup)" \
-		"$(cell restart.hsup.rss_before 0)" "$(cell restart.hsup.rss_after 0)"
-	for sup in "${PEERS[@]}"; do
-		if [ "$sup" = foreman ]; then
-			printf '   %-12s %10s  (foreman does not restart: when one process exits it stops them all)\n' foreman n/a
-			continue
-		fi
-		printf '   %-12s %10s  (%s)  hsup/%s = %s\n' "$sup" "$(cell "restart.$sup")" \
-			"$(spread "restart.$sup")" "$sup" "$(ratio "$hs" "$(cell "restart.$sup")")"
+	local sup n hs
+	echo "2. Restart: SIGKILL one of N dynos until its replacement runs (ms, median of $KILLS kills, each a different dyno)"
+	for n in "${RESTART_SIZES[@]}"; do
+		hs=$(cell "restart.hsup.$n")
+		printf '   N=%-5s %-12s %10s  (%s)  supervisor RSS %s -> %s kB\n' "$n" hsup "$hs" \
+			"$(spread "restart.hsup.$n")" "$(cell "restart.hsup.$n.rss_before" 0)" \
+			"$(cell "restart.hsup.$n.rss_after" 0)"
+		for sup in "${RESTART_SUPS[@]}"; do
+			[ "$sup" != hsup ] || continue
+			printf '   N=%-5s %-12s %10s  (%s)  hsup/%s = %s\n' "$n" "$sup" \
+				"$(cell "restart.$sup.$n")" "$(spread "restart.$sup.$n")" "$sup" \
+				"$(ratio "$hs" "$(cell "restart.$sup.$n")")"
+		done
 	done
+	have foreman && printf '   %-20s %8s  (foreman does not restart: when one process exits it stops them all)\n' foreman n/a
+	return 0
 }
 
 summary_memory() {
 	local n sup
-	echo "3. Memory: the supervisor process's own VmRSS (RssAnon) in kB, median of $MEM_REPS; idle CPU with 100 dynos"
+	echo "3. Memory: the supervisor process's own VmRSS (RssAnon) in kB, median of $MEM_REPS; idle CPU and wake-ups with 100 dynos"
 	printf '   %-26s' dynos
-	for sup in "${SUPS[@]}"; do printf ' %18s' "$sup"; done
+	for sup in "${IDLE_SUPS[@]}"; do printf ' %18s' "$sup"; done
 	echo
 	for n in "${MEM_SIZES[@]}"; do
 		printf '   %-26s' "$n"
-		for sup in "${SUPS[@]}"; do
+		for sup in "${IDLE_SUPS[@]}"; do
 			printf ' %18s' "$(cell "mem.$sup.$n" 0) ($(cell "anon.$sup.$n" 0))"
 		done
 		echo
 	done
 	printf '   %-26s' "per extra dyno (100->1000)"
-	for sup in "${SUPS[@]}"; do
+	for sup in "${IDLE_SUPS[@]}"; do
 		printf ' %18s' "$(awk -v a="$(cell "mem.$sup.100")" -v b="$(cell "mem.$sup.1000")" \
 			'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.1f kB\n", (b - a) / 900 }')"
 	done
 	echo
 	printf '   %-26s' "idle CPU, ${IDLE_S} s (ms)"
-	for sup in "${SUPS[@]}"; do printf ' %18s' "$(cell "idle.$sup" 0)"; done
+	for sup in "${IDLE_SUPS[@]}"; do printf ' %18s' "$(cell "idle.$sup" 0)"; done
+	echo
+	printf '   %-26s' "idle wake-ups, ${IDLE_S} s"
+	for sup in "${IDLE_SUPS[@]}"; do printf ' %18s' "$(cell "wakeups.$sup" 0)"; done
 	echo
 	printf '   %-26s' "VmRSS after the idle wait"
-	for sup in "${SUPS[@]}"; do printf ' %18s' "$(cell "mem_after_idle.$sup" 0)"; done
+	for sup in "${IDLE_SUPS[@]}"; do printf ' %18s' "$(cell "mem_after_idle.$sup" 0)"; done
 	echo
 	printf '   %-26s' "hsup/peer VmRSS, 100 dynos"
-	printf ' %18s' ""
-	for sup in "${PEERS[@]}"; do
+	for sup in "${IDLE_SUPS[@]}"; do
+		[ "$sup" = hsup ] && printf ' %18s' "" && continue
 		printf ' %18s' "$(ratio "$(cell mem.hsup.100)" "$(cell "mem.$sup.100")")"
 	done
 	echo
+	have s6 && echo "   s6: CPU and wake-ups summed over s6-svscan and its s6-supervise processes; memory not shown (one process per dyno)"
 	awk -v r100="$(cell mem.hsup.100)" -v r1000="$(cell mem.hsup.1000)" \
-		-v idle="$(cell idle.hsup)" -v s="$IDLE_S" 'BEGIN {
+		-v idle="$(cell idle.hsup)" -v w="$(cell wakeups.hsup 0)" -v s="$IDLE_S" 'BEGIN {
 		if (r100 == "-" || r1000 == "-") exit
 		per = (r1000 - r100) / 900
-		printf "   hsup goals: < 5 MB with 100 dynos: %s (%.1f MB); < 20 kB per extra dyno: %s (%.1f kB); ~0 idle CPU: %s (%s ms in %d s)\n",
+		printf "   hsup goals: < 5 MB with 100 dynos: %s (%.1f MB); < 20 kB per extra dyno: %s (%.1f kB); ~0 idle CPU: %s (%s ms in %d s); no idle wake-up: %s (%s)\n",
 			r100 < 5 * 1024 ? "met" : "MISSED", r100 / 1024, per < 20 ? "met" : "MISSED", per,
-			idle == "-" ? "?" : (idle <= 10 ? "met" : "MISSED"), idle, s
+			idle == "-" ? "?" : (idle <= 10 ? "met" : "MISSED"), idle, s,
+			w == "-" ? "?" : (w == 0 ? "met" : "MISSED"), w
 	}'
 }
 

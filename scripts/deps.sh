@@ -6,7 +6,7 @@
 set -eu
 pkgs="build-essential pkg-config libuv1-dev libjansson-dev libcurl4-openssl-dev
 libhttp-parser-dev libyaml-dev libcap-dev libseccomp-dev libarchive-dev libmnl-dev nettle-dev zlib1g-dev
-libcmocka-dev bats curl procps python3 openssl ca-certificates clang-format ruby-foreman supervisor
+libcmocka-dev bats curl procps python3 openssl ca-certificates clang-format ruby-foreman supervisor s6
 busybox-static crun runc uidmap util-linux iproute2 iptables criu strace valgrind e2fsprogs debootstrap musl-tools tar
 clang libclang-rt-14-dev docker.io containerd bsdutils $*"
 missing=""
