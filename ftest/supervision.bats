@@ -340,3 +340,18 @@ crash_cycles() {
 	[ -e "$CTL/new" ]
 	[ ! -e "$CTL/rejected" ]
 }
+
+@test "a large start leaves the loop free: the API answers and SIGTERM stops hsup before the rest start" {
+	ln -s "$(command -v sleep)" "$T/bin/dyno-sleep"
+	release "[{\"Type\": \"web\", \"Quantity\": 2000, \"Args\": [\"exec $T/bin/dyno-sleep 1000\"]}]"
+	start_hsup start -s "$SOCK"
+	wait_for '[ -S "$SOCK" ] && grep -q "web.1 started" "$T/err"'
+	[ "$(api_code GET /status)" = 200 ]
+	kill -TERM "$HSUP_PID"
+	wait_hsup 60
+	[ "$status" -eq 0 ]
+	local started
+	started=$(grep -c " started (pid" "$T/err")
+	[ "$started" -gt 0 ] && [ "$started" -lt 2000 ]
+	[ -z "$(pgrep -f "$T/bin/dyno-sleep")" ]
+}

@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #define MAX_QUANTITY 100000
-#define START_BATCH  64 /* dynos started per loop iteration */
+#define START_BATCH  64 /* dynos started per loop iteration at most... */
+#define BATCH_NS     (50 * 1000 * 1000) /* ...and for this long at most */
 
 struct hs_sup {
 	struct hs_sup_conf conf;
@@ -39,6 +40,10 @@ struct hs_sup {
 	size_t nholds;
 	struct hs_dyno *dynos, *tail;
 	uv_timer_t kick; /* reconciles once after a burst of changes */
+	/* Goes on with a start cut in batches in the next turn of the loop, after its I/O: a
+	 * timer restarted from its own callback would run again before any (libuv 1.44). */
+	uv_idle_t more;
+	int open_handles;
 	bool shutting_down, started_once, done;
 	bool reconcile_more; /* a batch of starts was cut short... */
 	size_t resume_type;  /* ...here */
@@ -54,6 +59,7 @@ struct hs_sup {
 };
 
 static void kick(struct hs_sup *sup);
+static void on_more(uv_idle_t *h);
 
 /* What runs changed: whoever records it (the state directory) hears of it. */
 static void changed(struct hs_dyno *d)
@@ -535,14 +541,28 @@ static struct hs_dyno *dyno_new(struct hs_sup *sup, const char *type, int index)
 
 /* Starts the dyno unless it runs, is held, or its predecessor is still stopping. Returns
  * whether it started one. */
-static bool ensure_dyno(struct hs_sup *sup, const char *type, int index)
+/* Starts dyno type.index unless it is held; known_missing: the caller knows there is none. */
+static bool ensure_dyno(struct hs_sup *sup, const char *type, int index, bool known_missing)
 {
 	char name[160];
 	snprintf(name, sizeof(name), "%s.%d", type, index);
-	if (held(sup, name) || held(sup, type) || hs_sup_find(sup, name))
+	if (held(sup, name) || held(sup, type) || (!known_missing && hs_sup_find(sup, name)))
 		return false;
 	hs_exec_feed(&dyno_new(sup, type, index)->ex, HS_IN_START);
 	return true;
+}
+
+/* Which of type's first n dynos exist (by offset from the start number): one pass over the
+ * dynos, so that bringing a formation in line costs O(dynos), not O(dynos squared). Owned. */
+static bool *present_dynos(const struct hs_sup *sup, const char *type, int n)
+{
+	bool *have = xcalloc((size_t)n + 1, sizeof(*have));
+	for (const struct hs_dyno *d = sup->dynos; d; d = d->next) {
+		int off = d->index - sup->conf.start_number;
+		if (off >= 0 && off < n && strcmp(d->type, type) == 0)
+			have[off] = true;
+	}
+	return have;
 }
 
 /* Brings one existing dyno in line: gone when scaled away, kept stopped while held, replaced
@@ -577,25 +597,30 @@ static void reconcile(struct hs_sup *sup)
 		reconcile_dyno(sup, d);
 	}
 	if (sup->conf.run_mode) {
-		ensure_dyno(sup, "run", sup->conf.start_number);
+		ensure_dyno(sup, "run", sup->conf.start_number, false);
 		return;
 	}
 	/* A oneshot dyno that already ended must not start again: resume where the last batch
 	 * stopped. Otherwise starting over is harmless and sees every change. */
 	size_t i = more && sup->conf.oneshot ? sup->resume_type : 0;
 	int k = more && sup->conf.oneshot ? sup->resume_k : 0, started = 0;
+	uint64_t t0 = uv_hrtime();
 	for (; i < sup->current->nprocs; i++, k = 0) {
 		const char *type = sup->current->procs[i].type;
-		for (int n = hs_sup_desired(sup, type); k < n; k++) {
-			if (started == START_BATCH) {
+		int n = hs_sup_desired(sup, type);
+		_cleanup_free_ bool *have = present_dynos(sup, type, n);
+		for (; k < n; k++) {
+			if (have[k])
+				continue;
+			if (started == START_BATCH || (started && uv_hrtime() - t0 > BATCH_NS)) {
 				/* Let signals, the API and dyno output in before the next batch. */
 				sup->reconcile_more = true;
 				sup->resume_type = i;
 				sup->resume_k = k;
-				kick(sup);
+				uv_idle_start(&sup->more, on_more);
 				return;
 			}
-			started += ensure_dyno(sup, type, sup->conf.start_number + k);
+			started += ensure_dyno(sup, type, sup->conf.start_number + k, true);
 		}
 	}
 }
@@ -615,6 +640,14 @@ static void on_kick(uv_timer_t *t)
 	struct hs_sup *sup = t->data;
 	reconcile(sup);
 	maybe_done(sup);
+}
+
+static void on_more(uv_idle_t *h)
+{
+	struct hs_sup *sup = h->data;
+	uv_idle_stop(h);
+	if (!uv_is_active((uv_handle_t *)&sup->kick)) /* else it will */
+		on_kick(&sup->kick);
 }
 
 static void kick(struct hs_sup *sup)
@@ -747,13 +780,17 @@ struct hs_sup *hs_sup_new(const struct hs_sup_conf *conf)
 	sup->holds = xcalloc(1, sizeof(char *));
 	sup->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	uv_timer_init(sup->loop, &sup->kick);
-	sup->kick.data = sup;
+	uv_idle_init(sup->loop, &sup->more);
+	sup->kick.data = sup->more.data = sup;
+	sup->open_handles = 2;
 	return sup;
 }
 
-static void on_kick_closed(uv_handle_t *h)
+static void on_sup_handle_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct hs_sup *sup = h->data;
+	if (--sup->open_handles == 0)
+		free(sup);
 }
 
 void hs_sup_free(struct hs_sup *sup)
@@ -767,7 +804,8 @@ void hs_sup_free(struct hs_sup *sup)
 	free(sup->release_note);
 	if (sup->devnull >= 0)
 		close(sup->devnull);
-	uv_close((uv_handle_t *)&sup->kick, on_kick_closed);
+	uv_close((uv_handle_t *)&sup->kick, on_sup_handle_closed);
+	uv_close((uv_handle_t *)&sup->more, on_sup_handle_closed);
 }
 
 void hs_sup_shutdown(struct hs_sup *sup)
