@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define MAX_QUANTITY 100000
-#define START_BATCH  64 /* dynos started per loop iteration at most... */
+#define START_BATCH  64                 /* dynos started per loop iteration at most... */
 #define BATCH_NS     (50 * 1000 * 1000) /* ...and for this long at most */
 
 struct hs_sup {
