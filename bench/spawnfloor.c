@@ -1,6 +1,8 @@
 /* spawnfloor: the benchmarks' floor for starting dynos. A bare loop of posix_spawn of
  * `bash -c 'exec ARGV...'`, N times, from one thread, with nothing else: no pipes, no
- * supervision, no bookkeeping. What a supervisor takes beyond it is its own cost.
+ * supervision, no bookkeeping. Each child gets the environment an hsup dyno of a release
+ * without config vars gets (PATH and HOME from ours, PORT, DYNO), so bash starts as a dyno's
+ * does. What a supervisor takes beyond it is its own cost.
  *
  *   spawnfloor N ARGV...
  *
@@ -16,8 +18,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 static pid_t *kids;
 static long nkids;
@@ -59,6 +59,10 @@ int main(int argc, char **argv)
 	kids = calloc((size_t)n + 1, sizeof(*kids));
 	char *script = joined(argv + 2);
 	char *child_argv[] = {"bash", "-c", script, NULL};
+	char path[4096], home[4096];
+	snprintf(path, sizeof(path), "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	snprintf(home, sizeof(home), "HOME=%s", getenv("HOME") ? getenv("HOME") : "/");
+	char *child_env[] = {path, home, "PORT=5000", "DYNO=web.1", NULL};
 	sigset_t term;
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
@@ -71,7 +75,8 @@ int main(int argc, char **argv)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
 	for (long i = 0; i < n; i++) {
-		int err = posix_spawn(&kids[nkids], "/bin/bash", NULL, &attr, child_argv, environ);
+		int err =
+		    posix_spawn(&kids[nkids], "/bin/bash", NULL, &attr, child_argv, child_env);
 		if (err) {
 			fprintf(stderr, "spawnfloor: spawn %ld of %ld: %s\n", i + 1, n,
 			        strerror(err));
