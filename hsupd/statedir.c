@@ -130,15 +130,24 @@ static void apply_line(json_t *bykey, const char *line, size_t len)
 	json_decref(e);
 }
 
+/* A regular file of the state directory, whole (not through a link); NULL if there is none. */
+static char *read_state_file(struct hs_statedir *sd, const char *name, size_t *len)
+{
+	char *text = NULL;
+	cm_err err;
+	struct stat st;
+	if (fstatat(sd->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    cm_read_file_at(sd->dirfd, name, MAX_STATE, &text, len, &err) < 0)
+		return NULL;
+	return text;
+}
+
 /* The dynos of the record with the journal's changes applied, in the record's array. */
 static void replay_journal(struct hs_statedir *sd, json_t *doc)
 {
-	_cleanup_free_ char *text = NULL;
 	size_t len;
-	cm_err err;
-	struct stat st;
-	if (fstatat(sd->dirfd, sd->jname, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-	    cm_read_file_at(sd->dirfd, sd->jname, MAX_STATE, &text, &len, &err) < 0)
+	_cleanup_free_ char *text = read_state_file(sd, sd->jname, &len);
+	if (!text)
 		return;
 	json_t *bykey = json_object(), *v;
 	size_t i, n = 0;
@@ -169,12 +178,9 @@ static void replay_journal(struct hs_statedir *sd, json_t *doc)
  * with its journal's changes. */
 static void load_leftovers(struct hs_statedir *sd)
 {
-	_cleanup_free_ char *text = NULL;
 	size_t len;
-	cm_err err;
-	struct stat st;
-	if (fstatat(sd->dirfd, sd->name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-	    cm_read_file_at(sd->dirfd, sd->name, MAX_STATE, &text, &len, &err) < 0)
+	_cleanup_free_ char *text = read_state_file(sd, sd->name, &len);
+	if (!text)
 		return;
 	json_error_t jerr;
 	json_t *doc = json_loadb(text, len, 0, &jerr);
