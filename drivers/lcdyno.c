@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <linux/mount.h>
 #include <sched.h>
 #include <stdio.h>
@@ -196,6 +197,13 @@ static void dyno_process(struct lc_config *c, const struct lcd_dyno *d)
 	}
 	p->rlimits[0].soft = p->rlimits[0].hard = NOFILE_LIMIT;
 	p->no_new_privileges = true;
+	/* what the dyno init forwards or waits for, blocked from the exec on: a stop sent the
+	 * moment the dyno has started is queued for it, not dropped (it is PID 1) */
+	p->exec_blocked = 0;
+	static const int waited[] = {SIGTERM, SIGINT,  SIGHUP,  SIGQUIT,
+	                             SIGUSR1, SIGUSR2, SIGCHLD, SIGTTOU};
+	for (size_t i = 0; i < CM_ARRAY_SIZE(waited); i++)
+		p->exec_blocked |= 1ULL << (waited[i] - 1);
 	p->terminal = d->terminal;
 	p->console_rows = d->rows;
 	p->console_cols = d->cols;

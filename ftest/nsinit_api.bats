@@ -33,6 +33,8 @@ empty_rootfs() {
 	[ "$status" -eq 0 ]
 	[ "$(field pid)" = 1 ]
 	[ "$(field hostname)" = api ]
+	# exec_blocked: the process starts with SIGTERM and SIGUSR1 blocked, no other
+	[ "$(field SigBlk)" = 0000000000004200 ]
 	[[ " $(field mountpoints) " == *" /scratch "* ]]
 	[[ "$output" == *"mtu=1234"* ]]
 	[[ "$output" == *"exit=0"* ]]
@@ -47,6 +49,7 @@ empty_rootfs() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(field pid)" = 1 ]
+	[ "$(field SigBlk)" = 0000000000000000 ]
 	[ ! -e "$T/empty/lctest" ]
 	assert_gone "$ID"
 }

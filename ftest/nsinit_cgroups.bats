@@ -184,7 +184,8 @@ c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != 
 c["linux"]["resources"]["pids"] = {"limit": 5000}
 c["process"]["args"] = ["/bin/sh", "-c", "for i in $(seq 1000); do sleep 1000 & done; /lctest breed 3000 & wait"]'
 	nsinit run --detach --config config.json --id "$ID" >"$T/log" 2>&1 </dev/null
-	wait_for '[ "$(nsinit ps --id "$ID" | wc -l)" -ge 1100 ]'
+	# 1000 forks and execs: seconds where a process start costs milliseconds
+	wait_for '[ "$(nsinit ps --id "$ID" | wc -l)" -ge 1100 ]' 60
 	run nsinit kill --all --id "$ID" KILL
 	[ "$status" -eq 0 ]
 	# what was signalled dies; nothing forked in between is left running

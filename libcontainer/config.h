@@ -78,6 +78,10 @@ struct lc_process {
 	int io_prio_class;                         /* IOPRIO_CLASS_*; 0: not given */
 	int io_prio_level;
 	struct lc_scheduler *scheduler; /* NULL: not given */
+	/* C API only: signals blocked when the process execs (bit n-1 for signal n), for an init
+	 * that takes them with sigwait: as PID 1 it would lose one sent before it blocks them
+	 * itself, since the kernel drops signals PID 1 neither handles nor blocks. 0: none. */
+	uint64_t exec_blocked;
 };
 
 struct lc_namespace {

@@ -319,6 +319,19 @@ static int find_exec(const struct lc_plan *p, int *which)
 	fail(p, LC_STEP_FIND_EXEC, -1);
 }
 
+/* The signals the process is to start with blocked: queued from the exec on, never dropped. */
+static void block_at_exec(const struct lc_plan *p)
+{
+	sigset_t set;
+	if (!p->exec_blocked)
+		return;
+	sigemptyset(&set);
+	for (int sig = 1; sig <= 64 && sig < NSIG; sig++)
+		if (p->exec_blocked & (1ULL << (sig - 1)))
+			sigaddset(&set, sig);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
 static void exec_fd(const struct lc_plan *p, int fd, int which)
 {
 	syscall(SYS_execveat, fd, "", p->argv, p->envp, AT_EMPTY_PATH);
@@ -399,6 +412,7 @@ void lc_init_run(const struct lc_plan *p)
 	wait_for_start(p);
 	if (p->umask >= 0)
 		umask((mode_t)p->umask);
+	block_at_exec(p);
 	exec_fd(p, fd, which);
 	fail(p, LC_STEP_EXEC, which);
 }

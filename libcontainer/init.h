@@ -163,6 +163,7 @@ struct lc_plan {
 	size_t n_groups;
 	struct lc_caps caps;
 	bool no_new_privs;
+	uint64_t exec_blocked; /* signals blocked at exec (lc_process.exec_blocked) */
 	struct lc_bpf bpf;
 
 	int exec_fd;            /* >= 0: execveat(exec_fd, "", AT_EMPTY_PATH) */

@@ -270,6 +270,7 @@ static int plan_build(const struct lc_spawn_req *r, struct lc_plan *p, cm_err *e
 	for (size_t i = 0; i < p->n_groups; i++)
 		p->groups[i] = c->process.additional_gids[i];
 	p->no_new_privs = c->process.no_new_privileges;
+	p->exec_blocked = c->process.exec_blocked;
 	if (lc_caps_from_process(&c->process, &p->caps, err) < 0 ||
 	    lc_seccomp_build_cached(c->seccomp, r->cache_dirfd, &p->bpf, err) < 0)
 		return -1;

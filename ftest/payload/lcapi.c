@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ static struct lc_config *make_config(const char *rootfs, const char *netns)
 		if (c->namespaces[i].type == CLONE_NEWNET)
 			c->namespaces[i].path = xstrdup(netns);
 	c->resources.memory_limit = 64 << 20;
+	/* as the libcontainer driver starts its dyno init: SIGTERM and SIGUSR1 blocked at exec */
+	c->process.exec_blocked = 1ULL << (SIGTERM - 1) | 1ULL << (SIGUSR1 - 1);
 	return c;
 }
 

@@ -110,6 +110,7 @@ static int info(void)
 	status_field("CapAmb");
 	status_field("NoNewPrivs");
 	status_field("Seccomp");
+	status_field("SigBlk");
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	printf("nofile=%llu/%llu\n", (unsigned long long)rl.rlim_cur,
