@@ -366,8 +366,12 @@ static int set_common(struct cm_http_req *q, cm_err *err)
 static int set_request(struct cm_http_req *q, const struct cm_http_opts *o, cm_err *err)
 {
 	SET(CURLOPT_URL, o->url);
-	if (o->no_stall)
+	/* Both: libcurl checks the speed, and so wakes the loop, every second of a transfer
+	 * while a speed limit is set, whatever the time allowed. */
+	if (o->no_stall) {
+		SET(CURLOPT_LOW_SPEED_LIMIT, 0L);
 		SET(CURLOPT_LOW_SPEED_TIME, 0L);
+	}
 	if (o->timeout_ms)
 		SET(CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
 	if (o->body) {
