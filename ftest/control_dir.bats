@@ -172,7 +172,8 @@ web_and_worker() { # $1: web quantity, $2: env JSON, $3: version
 	wait_for '[ -f "$CTL/last_error" ]'
 	[ "$(cat "$CTL/last_error")" = "new is a symbolic link, not a regular file: refused without reading it" ]
 	[ -L "$CTL/rejected" ] && [ ! -e "$CTL/new" ]
-	grep -q "rejected $CTL/new: new is a symbolic link" "$T/err"
+	# said once the take is back on the loop: after last_error, which the take wrote
+	wait_for 'grep -q "rejected $CTL/new: new is a symbolic link" "$T/err"'
 	! grep -rq TOPSECRET "$CTL" "$T/err" "$T/out"
 	[ "$(running_dynos)" = "web.1 worker.1" ]
 }
